@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: MIT
+// General matrix product C = alpha op(A) op(B) + beta C: packed, cache-blocked, SIMD, multi-threaded.
+#pragma once
+
+#include <algorithm>    // std::min, std::max
+#include <cstddef>      // std::size_t
+#include <new>          // aligned operator new for the packing buffers
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>  // sysconf: cache sizes
+#endif
+
+#include <kexue/core/error.hpp>
+#include <kexue/core/shape.hpp>  // index_t
+#include <kexue/kernels/gemm_microkernel.hpp>
+#include <kexue/kernels/gemm_pack.hpp>
+#include <kexue/kernels/parallel.hpp>
+
+namespace kexue::kernels {
+
+/// @brief Row-major GEMM: C = act(alpha op(A) op(B) + beta C + bias), for T in {float, double}.
+/// @param trans_a  op(A) = A^T: A is stored k x m (row stride lda >= m); otherwise m x k (lda >= k)
+/// @param trans_b  op(B) = B^T: B is stored n x k (row stride ldb >= k); otherwise k x n (ldb >= n)
+/// @param m, n, k  op(A) is m x k, op(B) is k x n, C is m x n (row stride ldc >= n); each >= 0
+/// @param alpha, beta scalars. As in BLAS, beta == 0 ignores C's old contents (NaN or Inf in C does not
+///                 propagate) and alpha == 0 (or k == 0) skips the product, so A and B are not read.
+/// @param epilogue optional bias and activation fused into the write-back (see gemm_epilogue).
+/// @details No alignment is required of a, b, c or the strides. C must not overlap A or B. Runs on up to
+///          get_num_threads() threads (inline inside a parallel region); problems too small to gain from
+///          threads run on the calling thread. Results do not depend on the thread count: every element
+///          of C is summed in the same order. Throws shape_error for negative sizes or short strides.
+template <class T>
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+          const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue = {});
+
+/// @brief The scalar twin of gemm: the plain triple loop, same arguments and contracts, for tests and
+///        benchmarks. Sums over k in order, in T.
+template <class T>
+void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+                    index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc,
+                    const gemm_epilogue<T>& epilogue = {});
+
+/// @brief `batch` independent products C_i = act(alpha op(A_i) op(B_i) + beta C_i + bias), i < batch,
+///        with A_i = a + i * stride_a, B_i = b + i * stride_b, C_i = c + i * stride_c (strides in elements).
+/// @details Same per-matrix contracts as gemm. stride_a or stride_b may be 0 to share one matrix across the
+///          batch; the C_i must not overlap (stride_c >= (m - 1) * ldc + n when batch > 1). Parallel over the
+///          batch when it has enough items for the threads, otherwise each product is threaded itself.
+template <class T>
+void gemm_batched(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+                  const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a,
+                  index_t stride_b, index_t stride_c, const gemm_epilogue<T>& epilogue = {});
+
+/// @brief Cache blocking of the packed GEMM: op(A) blocks of mc x kc, op(B) panels of kc x nc.
+struct gemm_blocking {
+  index_t mc;
+  index_t kc;
+  index_t nc;
+};
+
+/// @brief The blocking used for T, derived once from the cache sizes the OS reports (L1 holds a kc x nr
+///        panel of B, L2 an mc x kc block of A, L3 a kc x nc panel of B) and rounded to the register tile.
+template <class T>
+const gemm_blocking& gemm_blocking_for() noexcept;
+
+// ~~~ implementation: checks and reference ~~~
+
+namespace detail {
+
+inline void gemm_check_arguments(const char* op, bool trans_a, bool trans_b, index_t m, index_t n, index_t k,
+                                 index_t lda, index_t ldb, index_t ldc) {
+  KEXUE_CHECK(m >= 0 && n >= 0 && k >= 0, shape_error, op, "negative size (m ", m, ", n ", n, ", k ", k, ")");
+  const index_t a_row = trans_a ? m : k;
+  const index_t b_row = trans_b ? k : n;
+  KEXUE_CHECK(lda >= std::max<index_t>(1, a_row), shape_error, op, "lda ", lda, " is smaller than the row length ",
+              a_row, " of A (m ", m, ", k ", k, ", trans_a ", trans_a ? "true" : "false", ")");
+  KEXUE_CHECK(ldb >= std::max<index_t>(1, b_row), shape_error, op, "ldb ", ldb, " is smaller than the row length ",
+              b_row, " of B (k ", k, ", n ", n, ", trans_b ", trans_b ? "true" : "false", ")");
+  KEXUE_CHECK(ldc >= std::max<index_t>(1, n), shape_error, op, "ldc ", ldc, " is smaller than the row length ", n,
+              " of C (m ", m, ", n ", n, ")");
+}
+
+template <class T>
+T gemm_apply_activation(T x, gemm_activation activation) noexcept {
+  return activation == gemm_activation::relu && x < T(0) ? T(0) : x;
+}
+
+template <class T>
+void gemm_apply_custom(const gemm_epilogue<T>& epilogue, T* c, index_t ldc, index_t rows, index_t cols) {
+  if (epilogue.activation != gemm_activation::custom || !epilogue.custom || cols == 0) return;
+  for (index_t i = 0; i < rows; ++i) epilogue.custom(c + i * ldc, cols);
+}
+
+/// C = act(beta C + bias): the whole of gemm when the product vanishes (alpha == 0 or k == 0).
+template <class T>
+void gemm_scale_only(index_t m, index_t n, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
+  for (index_t i = 0; i < m; ++i) {
+    T* row = c + i * ldc;
+    for (index_t j = 0; j < n; ++j) {
+      T v = beta == T(0) ? T(0) : beta * row[j];
+      if (epilogue.bias) v += epilogue.bias[j];
+      row[j] = gemm_apply_activation(v, epilogue.activation);
+    }
+  }
+  gemm_apply_custom(epilogue, c, ldc, m, n);
+}
+
+}  // namespace detail
+
+template <class T>
+void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+                    index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc,
+                    const gemm_epilogue<T>& epilogue) {
+  detail::gemm_check_arguments("gemm_reference", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+  if (alpha == T(0) || k == 0) {
+    detail::gemm_scale_only(m, n, beta, c, ldc, epilogue);
+    return;
+  }
+  for (index_t i = 0; i < m; ++i) {
+    for (index_t j = 0; j < n; ++j) {
+      T sum = T(0);
+      for (index_t p = 0; p < k; ++p) {
+        const T x = trans_a ? a[p * lda + i] : a[i * lda + p];
+        const T y = trans_b ? b[j * ldb + p] : b[p * ldb + j];
+        sum += x * y;
+      }
+      T v = alpha * sum;
+      if (beta != T(0)) v += beta * c[i * ldc + j];
+      if (epilogue.bias) v += epilogue.bias[j];
+      c[i * ldc + j] = detail::gemm_apply_activation(v, epilogue.activation);
+    }
+  }
+  detail::gemm_apply_custom(epilogue, c, ldc, m, n);
+}
+
+// ~~~ implementation: blocking and packing buffers ~~~
+
+namespace detail {
+
+inline index_t gemm_cache_bytes(int level) noexcept {
+  long bytes = -1;
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) && defined(_SC_LEVEL3_CACHE_SIZE)
+  bytes = sysconf(level == 1 ? _SC_LEVEL1_DCACHE_SIZE : level == 2 ? _SC_LEVEL2_CACHE_SIZE : _SC_LEVEL3_CACHE_SIZE);
+#endif
+  if (bytes > 0) return bytes;
+  return level == 1 ? (32 << 10) : level == 2 ? (512 << 10) : (8 << 20);  // a common desktop core
+}
+
+inline index_t round_down_to(index_t x, index_t multiple) noexcept { return std::max(multiple, x / multiple * multiple); }
+inline index_t round_up_to(index_t x, index_t multiple) noexcept { return (x + multiple - 1) / multiple * multiple; }
+inline index_t ceil_div(index_t x, index_t y) noexcept { return (x + y - 1) / y; }
+
+template <class T>
+gemm_blocking compute_gemm_blocking() noexcept {
+  using config = gemm_config<T>;
+  const index_t l1 = std::clamp<index_t>(gemm_cache_bytes(1), 16 << 10, 1 << 20);
+  const index_t l2 = std::clamp<index_t>(gemm_cache_bytes(2), 128 << 10, 16 << 20);
+  const index_t l3 = std::clamp<index_t>(gemm_cache_bytes(3), 1 << 20, 64 << 20);
+  gemm_blocking blocking{};
+  // The kc x nr micro-panel of B is reused from L1 by every mr-row panel of A: give it half of L1.
+  blocking.kc = std::clamp<index_t>(round_down_to(l1 / 2 / (config::nr * index_t(sizeof(T))), 16), 64, 1024);
+  // The mc x kc block of A is streamed from L2 once per B micro-panel: give it half of L2.
+  blocking.mc = std::clamp<index_t>(round_down_to(l2 / 2 / (blocking.kc * index_t(sizeof(T))), config::mr),
+                                    config::mr, 4096);
+  // The kc x nc panel of B is read from L3 (or L2) once per block of A.
+  blocking.nc = std::clamp<index_t>(round_down_to(l3 / 4 / (blocking.kc * index_t(sizeof(T))), config::nr),
+                                    config::nr, 4096);
+  return blocking;
+}
+
+/// Per-thread packing buffers, grown on demand and kept for the thread's lifetime (no malloc per call).
+template <class T>
+struct gemm_workspace {
+  T* a = nullptr;
+  std::size_t a_size = 0;
+  T* b = nullptr;
+  std::size_t b_size = 0;
+
+  static T* grow(T*& p, std::size_t& size, std::size_t wanted) {
+    if (wanted > size) {
+      release(p);
+      p = static_cast<T*>(::operator new(wanted * sizeof(T), std::align_val_t(64)));
+      size = wanted;
+    }
+    return p;
+  }
+  static void release(T*& p) noexcept {
+    if (p) ::operator delete(p, std::align_val_t(64));
+    p = nullptr;
+  }
+  gemm_workspace() = default;
+  gemm_workspace(const gemm_workspace&) = delete;
+  gemm_workspace& operator=(const gemm_workspace&) = delete;
+  ~gemm_workspace() {
+    release(a);
+    release(b);
+  }
+};
+
+template <class T>
+gemm_workspace<T>& thread_gemm_workspace() noexcept {
+  static thread_local gemm_workspace<T> workspace;
+  return workspace;
+}
+
+}  // namespace detail
+
+template <class T>
+const gemm_blocking& gemm_blocking_for() noexcept {
+  static const gemm_blocking blocking = detail::compute_gemm_blocking<T>();
+  return blocking;
+}
+
+// ~~~ implementation: the blocked product on one thread ~~~
+
+namespace detail {
+
+/// C (m x n) = epilogue(alpha op(A) op(B) + beta C) on the calling thread, Goto/BLIS loop order:
+/// jc (nc columns, B panel packed) > pc (kc depth) > ic (mc rows, A block packed) > jr (nr) > ir (mr) > kernel.
+template <class T>
+void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+                 const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
+  using config = gemm_config<T>;
+  constexpr int mr = config::mr;
+  constexpr int nr = config::nr;
+  constexpr int w = config::width;
+  const gemm_blocking& blocking = gemm_blocking_for<T>();
+
+  // Split each dimension into equal blocks no larger than the blocking, so a dimension just above a block
+  // size does not leave a sliver block.
+  const index_t k_blocks = ceil_div(k, blocking.kc);
+  const index_t kc_max = ceil_div(k, k_blocks);
+  const index_t m_blocks = ceil_div(m, blocking.mc);
+  const index_t mc_max = round_up_to(ceil_div(m, m_blocks), mr);
+  const index_t n_blocks = ceil_div(n, blocking.nc);
+  const index_t nc_max = round_up_to(ceil_div(n, n_blocks), nr);
+
+  gemm_workspace<T>& workspace = thread_gemm_workspace<T>();
+  T* packed_a = gemm_workspace<T>::grow(workspace.a, workspace.a_size, std::size_t(mc_max * kc_max));
+  T* packed_b = gemm_workspace<T>::grow(workspace.b, workspace.b_size, std::size_t(nc_max * kc_max));
+
+  const bool relu = epilogue.activation == gemm_activation::relu;
+  for (index_t jc = 0; jc < n; jc += nc_max) {
+    const index_t nc = std::min(nc_max, n - jc);
+    for (index_t pc = 0; pc < k; pc += kc_max) {
+      const index_t kc = std::min(kc_max, k - pc);
+      const bool first = pc == 0;
+      const bool last = pc + kc == k;
+      gemm_pack_b(trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, packed_b);
+
+      gemm_tile_args<T> args{};
+      args.alpha = alpha;
+      args.beta = first ? beta : T(1);
+      args.beta_zero = first && beta == T(0);
+      args.relu = last && relu;
+
+      for (index_t ic = 0; ic < m; ic += mc_max) {
+        const index_t mc = std::min(mc_max, m - ic);
+        gemm_pack_a(trans_a, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, mc, kc, packed_a);
+
+        for (index_t jr = 0; jr < nc; jr += nr) {
+          const index_t cols = std::min<index_t>(nr, nc - jr);
+          const int vecs = static_cast<int>(ceil_div(cols, w));
+          const T* panel_b = packed_b + jr * kc;
+          args.bias = last && epilogue.bias ? epilogue.bias + jc + jr : nullptr;
+          const gemm_kernel_fn<T> full = gemm_kernel_for<T>(mr, vecs);
+          for (index_t ir = 0; ir < mc; ir += mr) {
+            const index_t rows = std::min<index_t>(mr, mc - ir);
+            const gemm_kernel_fn<T> kernel = rows == mr ? full : gemm_kernel_for<T>(static_cast<int>(rows), vecs);
+            kernel(kc, packed_a + ir * kc, panel_b, c + (ic + ir) * ldc + jc + jr, ldc, cols, args);
+          }
+        }
+        if (last) gemm_apply_custom(epilogue, c + ic * ldc + jc, ldc, mc, nc);
+      }
+    }
+  }
+}
+
+// ~~~ implementation: splitting across threads ~~~
+
+/// Below this many multiply-adds per thread, a thread costs more to start than it saves.
+inline constexpr index_t gemm_min_fma_per_thread = index_t(1) << 16;
+
+/// A grid of tasks over C: rows split in `row_parts`, columns in `col_parts`, in units of whole tiles.
+struct gemm_split {
+  index_t row_parts;
+  index_t col_parts;
+};
+
+/// @brief Chooses how `threads` threads share an m x n x k product: the factorisation of the thread count
+///        into a row-by-column grid that minimises the slowest thread's time, modelled as its tile-rounded
+///        multiply-adds plus the packing of its own A rows and B columns.
+template <class T>
+gemm_split choose_gemm_split(index_t m, index_t n, index_t k, int threads) noexcept {
+  using config = gemm_config<T>;
+  const index_t row_tiles = ceil_div(m, config::mr);
+  const index_t col_tiles = ceil_div(n, config::nr);
+  gemm_split best{1, 1};
+  double best_cost = -1;
+  for (index_t rows = 1; rows <= threads; ++rows) {
+    if (threads % rows != 0) continue;
+    const index_t cols = threads / rows;
+    if (rows > row_tiles || cols > col_tiles) continue;
+    const double tile_m = double(ceil_div(row_tiles, rows) * config::mr);
+    const double tile_n = double(ceil_div(col_tiles, cols) * config::nr);
+    // Per unit of depth: an FMA unit does 2 * width multiply-adds per cycle; packing costs ~1 cycle per value.
+    const double cost = tile_m * tile_n / (2.0 * config::width) + (tile_m + tile_n);
+    if (best_cost < 0 || cost < best_cost) {
+      best_cost = cost;
+      best = gemm_split{rows, cols};
+    }
+  }
+  (void)k;
+  return best;
+}
+
+/// How many threads a product of this size should use.
+inline int gemm_thread_count(index_t m, index_t n, index_t k) noexcept {
+  if (in_parallel_region()) return 1;
+  const double fma = double(m) * double(n) * double(k);
+  const double useful = fma / double(gemm_min_fma_per_thread);
+  const int threads = get_num_threads();
+  return useful < threads ? std::max(1, static_cast<int>(useful)) : threads;
+}
+
+template <class T>
+void gemm_dispatch(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+                   const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue,
+                   int threads) {
+  if (m == 0 || n == 0) return;
+  if (alpha == T(0) || k == 0) {
+    gemm_scale_only(m, n, beta, c, ldc, epilogue);
+    return;
+  }
+  if (threads <= 1) {
+    gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue);
+    return;
+  }
+  using config = gemm_config<T>;
+  const gemm_split split = choose_gemm_split<T>(m, n, k, threads);
+  const index_t row_tiles = ceil_div(m, config::mr);
+  const index_t col_tiles = ceil_div(n, config::nr);
+  parallel_for(0, split.row_parts * split.col_parts, 1, [&](index_t task_begin, index_t task_end) {
+    for (index_t task = task_begin; task < task_end; ++task) {
+      const index_t r = task / split.col_parts;
+      const index_t s = task % split.col_parts;
+      const index_t m0 = std::min(m, row_tiles * r / split.row_parts * config::mr);
+      const index_t m1 = std::min(m, row_tiles * (r + 1) / split.row_parts * config::mr);
+      const index_t n0 = std::min(n, col_tiles * s / split.col_parts * config::nr);
+      const index_t n1 = std::min(n, col_tiles * (s + 1) / split.col_parts * config::nr);
+      if (m0 >= m1 || n0 >= n1) continue;
+      gemm_epilogue<T> part = epilogue;
+      if (part.bias) part.bias += n0;
+      gemm_serial(trans_a, trans_b, m1 - m0, n1 - n0, k, alpha, trans_a ? a + m0 : a + m0 * lda, lda,
+                  trans_b ? b + n0 * ldb : b + n0, ldb, beta, c + m0 * ldc + n0, ldc, part);
+    }
+  });
+}
+
+}  // namespace detail
+
+// ~~~ implementation: public entries ~~~
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+          const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
+  detail::gemm_check_arguments("gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+  detail::gemm_dispatch(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue,
+                        detail::gemm_thread_count(m, n, k));
+}
+
+template <class T>
+void gemm_batched(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+                  const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a,
+                  index_t stride_b, index_t stride_c, const gemm_epilogue<T>& epilogue) {
+  detail::gemm_check_arguments("gemm_batched", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+  KEXUE_CHECK(batch >= 0, shape_error, "gemm_batched", "negative batch ", batch);
+  KEXUE_CHECK(stride_a >= 0 && stride_b >= 0, shape_error, "gemm_batched", "negative stride (stride_a ", stride_a,
+              ", stride_b ", stride_b, ")");
+  KEXUE_CHECK(batch <= 1 || m == 0 || n == 0 || stride_c >= (m - 1) * ldc + n, shape_error, "gemm_batched",
+              "stride_c ", stride_c, " makes the C matrices overlap (m ", m, ", n ", n, ", ldc ", ldc, ")");
+  if (batch == 0 || m == 0 || n == 0) return;
+
+  const int threads = in_parallel_region() ? 1 : get_num_threads();
+  const double fma = double(m) * double(n) * double(k);
+  const bool item_worth_threads = fma >= double(detail::gemm_min_fma_per_thread) * threads;
+  const bool batch_splits_evenly = batch % threads == 0 || batch >= 4 * threads;
+  if (threads > 1 && item_worth_threads && !batch_splits_evenly) {
+    for (index_t i = 0; i < batch; ++i) {
+      detail::gemm_dispatch(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+                            c + i * stride_c, ldc, epilogue, threads);
+    }
+    return;
+  }
+  // Enough items per thread chunk to be worth starting it.
+  const index_t grain = std::max<index_t>(1, static_cast<index_t>(double(detail::gemm_min_fma_per_thread) /
+                                                                  std::max(fma, 1.0)));
+  parallel_for(0, batch, grain, [&](index_t begin, index_t end) {
+    for (index_t i = begin; i < end; ++i) {
+      detail::gemm_dispatch(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+                            c + i * stride_c, ldc, epilogue, 1);
+    }
+  });
+}
+
+}  // namespace kexue::kernels

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+// GEMM register micro-kernel: an MR x NR tile of C held in SIMD registers, fed from packed panels.
+#pragma once
+
+#include <array>        // the dispatch table
+#include <cstddef>      // std::size_t
+#include <utility>      // std::index_sequence
+
+#include <kexue/config.hpp>
+#include <kexue/core/shape.hpp>  // index_t
+#include <kexue/kernels/simd.hpp>
+
+namespace kexue::kernels {
+
+/// Activation fused into the write-back of C by gemm (see gemm_epilogue).
+enum class gemm_activation {
+  none,    ///< C = alpha op(A) op(B) + beta C (+ bias)
+  relu,    ///< then x < 0 ? 0 : x (NaN stays NaN, as in PyTorch)
+  custom,  ///< then gemm_epilogue::custom is applied in place to the finished rows of C
+};
+
+/// @brief Work fused into the write-back of C: C = act(alpha op(A) op(B) + beta C + bias).
+/// @details `bias` (length n, or null) is added to every row (bias[j] to column j). `custom` is called as
+///          custom(ptr, count) on contiguous row segments of the finished C, each element exactly once, while
+///          the segment is still in cache; it must be safe to call from several threads at once.
+template <class T>
+struct gemm_epilogue {
+  const T* bias = nullptr;
+  gemm_activation activation = gemm_activation::none;
+  void (*custom)(T* row_segment, index_t count) = nullptr;
+};
+
+namespace detail {
+
+/// @brief The register operations the micro-kernel needs, over xsimd's default architecture or over plain
+///        scalars when KEXUE_USE_XSIMD is 0 (then "registers" are single values and the compiler vectorizes
+///        what it can).
+template <class T>
+struct gemm_simd {
+#if KEXUE_USE_XSIMD
+  using reg = simd::batch<T>;
+  static constexpr int width = static_cast<int>(reg::size);
+  /// 32 vector registers with AVX-512 (zmm0-31), 16 for AVX/AVX2/SSE.
+  static constexpr int registers = sizeof(reg) >= 64 ? 32 : 16;
+  static reg broadcast(T x) noexcept { return reg(x); }
+  static reg load(const T* p) noexcept { return reg::load_aligned(p); }
+  static reg loadu(const T* p) noexcept { return reg::load_unaligned(p); }
+  static void storeu(T* p, const reg& v) noexcept { v.store_unaligned(p); }
+  static reg fma(const reg& x, const reg& y, const reg& z) noexcept { return xsimd::fma(x, y, z); }
+  static reg relu(const reg& x) noexcept { return xsimd::select(x < reg(T(0)), reg(T(0)), x); }
+#else
+  using reg = T;
+  static constexpr int width = 1;
+  static constexpr int registers = 16;
+  static reg broadcast(T x) noexcept { return x; }
+  static reg load(const T* p) noexcept { return *p; }
+  static reg loadu(const T* p) noexcept { return *p; }
+  static void storeu(T* p, const reg& v) noexcept { *p = v; }
+  static reg fma(const reg& x, const reg& y, const reg& z) noexcept { return x * y + z; }
+  static reg relu(const reg& x) noexcept { return x < T(0) ? T(0) : x; }
+#endif
+};
+
+/// @brief Register blocking for T: the micro-tile is mr rows by nr = nv * width columns of C.
+/// @details AVX-512 (32 registers): 12 x 2 accumulator registers + 2 for B + 1 broadcast of A = 27.
+///          AVX2 / SSE (16 registers): 6 x 2 + 2 + 1 = 15. Scalar: a 4 x 4 tile.
+template <class T>
+struct gemm_config {
+  using ops = gemm_simd<T>;
+  static constexpr int width = ops::width;
+#if defined(KEXUE_GEMM_MR) && defined(KEXUE_GEMM_NV)
+  static constexpr int nv = KEXUE_GEMM_NV;
+  static constexpr int mr = KEXUE_GEMM_MR;
+#elif KEXUE_USE_XSIMD
+  static constexpr int nv = 2;
+  static constexpr int mr = ops::registers >= 32 ? 12 : 6;
+#else
+  static constexpr int nv = 4;
+  static constexpr int mr = 4;
+#endif
+  static constexpr int nr = nv * width;
+};
+
+/// Scalars the write-back of one tile needs; bias already points at the tile's first column.
+template <class T>
+struct gemm_tile_args {
+  T alpha;
+  T beta;
+  bool beta_zero;  ///< C's old contents are ignored (BLAS semantics for beta == 0: NaN in C does not propagate)
+  bool relu;
+  const T* bias;   ///< null, or the tile's slice of the bias (only on the last K block)
+};
+
+/// @brief Computes one tile: C[0:Rows, 0:n_valid] = epilogue(alpha * Ap Bp + beta * C).
+/// @param kc     depth of the packed panels
+/// @param a      packed A panel: a[p * ARowStride + i] = A(i, p), i < Rows (64-byte aligned)
+/// @param b      packed B panel: b[p * nr + j] = B(p, j), zero beyond the valid columns (64-byte aligned)
+/// @param c      the tile's top-left element of row-major C with row stride ldc (any alignment)
+/// @param n_valid columns of the tile to write, in ((Vecs - 1) * width, Vecs * width]
+template <class T, int ARowStride, int Rows, int Vecs>
+void gemm_micro_kernel(index_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c, index_t ldc,
+                       index_t n_valid, const gemm_tile_args<T>& args) noexcept {
+  using ops = gemm_simd<T>;
+  using reg = typename ops::reg;
+  constexpr int w = ops::width;
+  constexpr int nr = gemm_config<T>::nr;
+
+  reg acc[Rows][Vecs];
+#pragma GCC unroll 16
+  for (int i = 0; i < Rows; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < Vecs; ++j) acc[i][j] = ops::broadcast(T(0));
+  }
+
+#pragma GCC unroll 2
+  for (index_t p = 0; p < kc; ++p) {
+    reg bv[Vecs];
+#pragma GCC unroll 4
+    for (int j = 0; j < Vecs; ++j) bv[j] = ops::load(b + j * w);
+#pragma GCC unroll 16
+    for (int i = 0; i < Rows; ++i) {
+      const reg av = ops::broadcast(a[i]);
+#pragma GCC unroll 4
+      for (int j = 0; j < Vecs; ++j) acc[i][j] = ops::fma(av, bv[j], acc[i][j]);
+    }
+    a += ARowStride;
+    b += nr;
+  }
+
+  // Write-back: full registers go straight to C; the last, partial register of a column tail goes
+  // through a small buffer so no lane beyond n_valid is read or written.
+  const reg alpha = ops::broadcast(args.alpha);
+  const reg beta = ops::broadcast(args.beta);
+  const index_t tail = n_valid - (Vecs - 1) * w;  // valid lanes in the last register, 1..w
+  alignas(64) T buffer[w] = {};
+#pragma GCC unroll 16
+  for (int i = 0; i < Rows; ++i) {
+    T* row = c + i * ldc;
+#pragma GCC unroll 4
+    for (int j = 0; j < Vecs; ++j) {
+      const bool partial = j == Vecs - 1 && tail < w;
+      T* dst = row + j * w;
+      reg v = acc[i][j] * alpha;
+      if (!args.beta_zero) {
+        reg old;
+        if (partial) {
+          for (index_t q = 0; q < tail; ++q) buffer[q] = dst[q];
+          old = ops::load(buffer);
+        } else {
+          old = ops::loadu(dst);
+        }
+        v = ops::fma(beta, old, v);
+      }
+      if (args.bias) {
+        if (partial) {
+          for (index_t q = 0; q < tail; ++q) buffer[q] = args.bias[j * w + q];
+          v = v + ops::load(buffer);
+        } else {
+          v = v + ops::loadu(args.bias + j * w);
+        }
+      }
+      if (args.relu) v = ops::relu(v);
+      if (partial) {
+        ops::storeu(buffer, v);
+        for (index_t q = 0; q < tail; ++q) dst[q] = buffer[q];
+      } else {
+        ops::storeu(dst, v);
+      }
+    }
+  }
+}
+
+/// Signature shared by every instantiation of the micro-kernel.
+template <class T>
+using gemm_kernel_fn = void (*)(index_t, const T*, const T*, T*, index_t, index_t, const gemm_tile_args<T>&);
+
+template <class T, std::size_t Row, std::size_t... Vecs>
+constexpr void fill_gemm_kernel_row(gemm_kernel_fn<T>* row, std::index_sequence<Vecs...>) {
+  ((row[Vecs] = &gemm_micro_kernel<T, gemm_config<T>::mr, static_cast<int>(Row) + 1, static_cast<int>(Vecs) + 1>), ...);
+}
+
+/// Entry (r - 1) * nv + (v - 1) computes r rows and v registers of columns.
+template <class T, std::size_t... Rows>
+constexpr auto make_gemm_kernel_table(std::index_sequence<Rows...>) {
+  constexpr std::size_t nv = gemm_config<T>::nv;
+  std::array<gemm_kernel_fn<T>, sizeof...(Rows) * nv> table{};
+  (fill_gemm_kernel_row<T, Rows>(table.data() + Rows * nv, std::make_index_sequence<nv>{}), ...);
+  return table;
+}
+
+/// @brief The micro-kernel for a tile of `rows` (1..mr) rows and `vecs` (1..nv) registers of columns.
+template <class T>
+inline gemm_kernel_fn<T> gemm_kernel_for(int rows, int vecs) noexcept {
+  using config = gemm_config<T>;
+  static constexpr auto table =
+      make_gemm_kernel_table<T>(std::make_index_sequence<config::mr>{});
+  return table[static_cast<std::size_t>((rows - 1) * config::nv + (vecs - 1))];
+}
+
+}  // namespace detail
+}  // namespace kexue::kernels
