@@ -12,7 +12,7 @@
 #
 # Eigen and xsimd arrive through imported targets, whose include directories are SYSTEM, so their own
 # warnings do not trip -Werror (checked with Eigen 3.4 products, decompositions, array maths and xsimd
-# batches under g++ 12 at -O0/-O2/-O3 -march=native and with sanitizers), with the one exception below.
+# batches under g++ 12 at -O0/-O2/-O3 -march=native and with sanitizers), except for GCC PR 105593 below.
 include_guard(GLOBAL)
 include(CheckCXXCompilerFlag)
 include(CheckCXXSourceCompiles)
@@ -24,13 +24,6 @@ else()
   set(KEXUE_WARNING_FLAGS -Wall -Wextra -Wpedantic)
   set(KEXUE_WERROR_FLAG -Werror)
 endif()
-# GCC before 12.3 warns "'__Y' may be used uninitialized" inside its own avx512fintrin.h
-# (_mm512_undefined_pd, GCC PR 105593) whenever Eigen's AVX-512 product kernels are inlined, e.g. any
-# Eigen matrix product under -march=native on an AVX-512 machine. Being a middle-end warning it escapes
-# the system-header filter, and nothing in our code can avoid it, so it is off for those compilers.
-if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 12.3)
-  list(APPEND KEXUE_WARNING_FLAGS -Wno-maybe-uninitialized)
-endif()
 
 set(KEXUE_NATIVE_FLAG "")
 if(KEXUE_NATIVE)
@@ -39,6 +32,22 @@ if(KEXUE_NATIVE)
     set(KEXUE_NATIVE_FLAG -march=native)
   else()
     message(STATUS "kexue: the compiler does not accept -march=native; KEXUE_NATIVE has no effect")
+  endif()
+endif()
+
+# GCC before 12.3 warns "'__Y' is used uninitialized" / "may be used uninitialized" inside its own
+# avx512fintrin.h (the self-initialised _mm512_undefined_* helpers, GCC PR 105593) wherever AVX-512
+# intrinsics are inlined: Eigen's product kernels, xsimd's shifts and min/max, so any kernel built with
+# -march=native on an AVX-512 machine. Being middle-end warnings they escape the system-header filter and
+# nothing in our code can avoid them, so both are off for those compilers when AVX-512 is enabled.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 12.3)
+  set(CMAKE_REQUIRED_FLAGS "${KEXUE_NATIVE_FLAG}")
+  unset(KEXUE_TARGET_HAS_AVX512F CACHE)  # re-checked each time: depends on KEXUE_NATIVE and CMAKE_CXX_FLAGS
+  check_cxx_source_compiles("#ifndef __AVX512F__\n#error no AVX-512\n#endif\nint main() { return 0; }"
+                            KEXUE_TARGET_HAS_AVX512F)
+  unset(CMAKE_REQUIRED_FLAGS)
+  if(KEXUE_TARGET_HAS_AVX512F)
+    list(APPEND KEXUE_WARNING_FLAGS -Wno-uninitialized -Wno-maybe-uninitialized)
   endif()
 endif()
 
