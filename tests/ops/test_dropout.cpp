@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include <doctest/doctest.h>
-
 #include <cmath>  // std::sqrt
+
+#include <doctest/doctest.h>
 
 #include <kexue/autograd/backward.hpp>
 #include <kexue/core/creation.hpp>
@@ -150,8 +150,7 @@ TEST_SUITE("ops.dropout") {
     kx::generator gen(kexue_test_seed());
     auto x = kx::ones<float>({2, 3, 4});
     CHECK_THROWS_WITH_AS(kx::dropout(x, 1.5, true, gen), "dropout: p must lie in [0, 1] (got 1.5)", kx::value_error);
-    CHECK_THROWS_WITH_AS(kx::dropout(x, -0.1, false, gen), "dropout: p must lie in [0, 1] (got -0.1)",
-                         kx::value_error);
+    CHECK_THROWS_WITH_AS(kx::dropout(x, -0.1, false, gen), "dropout: p must lie in [0, 1] (got -0.1)", kx::value_error);
     CHECK_THROWS_WITH_AS(kx::dropout(x, std::nan(""), true, gen), "dropout: p must lie in [0, 1] (got nan)",
                          kx::value_error);
     CHECK_THROWS_WITH_AS(kx::dropout(x, 0.5, true, gen, {2, 3, 2}),

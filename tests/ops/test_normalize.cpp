@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include <doctest/doctest.h>
-
 #include <cmath>  // std::isnan, std::sqrt
+
+#include <doctest/doctest.h>
 
 #include <kexue/autograd/backward.hpp>
 #include <kexue/core/creation.hpp>
@@ -58,8 +58,7 @@ TEST_SUITE("ops.normalize") {
     // (norm 5): (0+3−8)/15 = −1/3; 0; 0; (0−6+8)/15 = 2/15. Values agree with PyTorch 1.13.
     auto a = kx::tensor<T>{{{1, 2, 2}}, {{0, 3, -4}}};
     auto b = kx::tensor<T>{{2, 1, 2}, {1, 0, 0}, {0, 0, 0}, {-1, -2, -2}};
-    check_values(kx::cosine_similarity(a, b), {2, 4},
-                 {8.0 / 9, 1.0 / 3, 0, -1, -1.0 / 3, 0, 0, 2.0 / 15});
+    check_values(kx::cosine_similarity(a, b), {2, 4}, {8.0 / 9, 1.0 / 3, 0, -1, -1.0 / 3, 0, 0, 2.0 / 15});
   }
 
   TEST_CASE("cosine_similarity expands an input broadcast along the axis before its norm") {

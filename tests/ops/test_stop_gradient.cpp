@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include <doctest/doctest.h>
-
 #include <cstring>  // std::memcmp
+
+#include <doctest/doctest.h>
 
 #include <kexue/autograd/backward.hpp>
 #include <kexue/core/creation.hpp>

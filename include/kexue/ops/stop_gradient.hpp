@@ -57,9 +57,8 @@ template <class T>
 tensor<T> clone(const tensor<T>& x) {
   tensor<T> out = x.copy();
   if constexpr (tensor<T>::is_differentiable) {
-    return autograd::record<T>("clone", out, {x}, [](auto) {
-      return [](const tensor<T>& g) { return std::vector<tensor<T>>{g}; };
-    });
+    return autograd::record<T>("clone", out, {x},
+                               [](auto) { return [](const tensor<T>& g) { return std::vector<tensor<T>>{g}; }; });
   }
   return out;
 }
