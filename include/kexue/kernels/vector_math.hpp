@@ -22,12 +22,13 @@ namespace kexue {
 // Accuracy, measured by tests/kernels/test_vector_math.cpp against std:: functions of a wider type over
 // dense sweeps (every 257th float of each range, or every float with KEXUE_TEST_EXHAUSTIVE=1; 2^18 doubles)
 // and asserted at these bounds, in ulp of T (measured maxima with FMA, float / double, in brackets):
-//   vexp 1.5 [1.02 / 1.00]   vexpm1 2 [1.56 / 1.96]     vlog 1 [0.83 / 0.72]   vlog1p 1.5 [0.81 / 0.75]
+//   vexp 1.5 [1.02 / 1.00]   vexpm1 2.5 [1.56 / 1.96]    vlog 1 [0.83 / 0.72]   vlog1p 1.5 [0.81 / 0.75]
 //   vtanh 3 [2.37 / 2.24]    vsigmoid 2.5 [2.33 / 1.86]  verf 2 [1.44 / 1.43]   verfc 6 [5.02 / 4.84]
 //   vgelu 6.5 [5.46 / 5.79] for x >= -6                  vsoftplus 2 [1.60 / 1.34]
 //   vgelu_tanh 4 + 3|w| with w = 2u its sigmoid argument, for x >= -6: rounding the argument costs |w| eps
 //   relative in e^w, which no evaluation in T avoids (x + 0.044715 x^3 is not exact); measured 4 + 2.2|w|.
-// Without FMA hardware (plain SSE2) the same bounds hold; erfc reaches 5.6.
+// Without FMA hardware (plain SSE2) the same bounds hold (erfc reaches 5.6), and at -O1 (the compiler
+// contracts a * b + c into FMAs differently) expm1<double> reaches 2.01.
 // Beyond x = -6 both GELUs keep the sign and a relative error below 2^-10 down to underflow (the erf form
 // stays within about 12 ulp until its result turns denormal).
 // Special values follow C: NaN in gives NaN out; exp overflows to +inf and underflows through the
@@ -161,21 +162,20 @@ struct constants<float> {
   static constexpr float shifter = 12582912.0f;               // 1.5 * 2^23: adding it rounds to an integer
   static constexpr float shifter_biased = 12582912.0f + 127;  // ... whose low bits are the biased exponent
   static constexpr float log2e = 1.44269504088896341f;
-  static constexpr float ln2_hi = 0.693359375f;   // 9 significant bits: n * ln2_hi is exact for |n| < 2^15
+  static constexpr float ln2_hi = 0.693359375f;     // 9 significant bits: n * ln2_hi is exact for |n| < 2^15
   static constexpr float ln2_lo = -2.12194440e-4f;  // ln 2 - ln2_hi
   static constexpr float ln2 = 0.693147180559945309f;
-  static constexpr float exp_hi = 89.0f;          // e^89 overflows float
-  static constexpr float exp_lo = -104.0f;        // e^-104 rounds to +0
-  static constexpr float expm1_lo = -18.0f;       // e^x - 1 rounds to -1 below about -17.3
-  static constexpr float ftz_lo = -88.0f;         // exp_nonpositive_ftz: gives n = -127, i.e. 2^n -> +0
-  static constexpr float tanh_hi = 9.5f;          // tanh rounds to 1 above about 9.01
-  static constexpr float erf_hi = 4.0f;           // erf rounds to 1 above about 3.92
-  static constexpr float erfc_hi = 10.5f;         // erfc underflows to +0 above about 10.06
-  static constexpr float gelu_lo = -15.0f;        // gelu and its Phi underflow to -0 / +0 below this
-  static constexpr float gelu_tanh_range = 25.0f; // sigmoid(2u) is exactly 0 or 1 beyond +-this
+  static constexpr float exp_hi = 89.0f;           // e^89 overflows float
+  static constexpr float exp_lo = -104.0f;         // e^-104 rounds to +0
+  static constexpr float expm1_lo = -18.0f;        // e^x - 1 rounds to -1 below about -17.3
+  static constexpr float ftz_lo = -88.0f;          // exp_nonpositive_ftz: n = -127, i.e. 2^n -> +0 (not -128)
+  static constexpr float tanh_hi = 9.5f;           // tanh rounds to 1 above about 9.01
+  static constexpr float erf_hi = 4.0f;            // erf rounds to 1 above about 3.92
+  static constexpr float erfc_hi = 10.5f;          // erfc underflows to +0 above about 10.06
+  static constexpr float gelu_lo = -15.0f;         // gelu and its Phi underflow to -0 / +0 below this
+  static constexpr float gelu_tanh_range = 25.0f;  // sigmoid(2u) is exactly 0 or 1 beyond +-this
   // Q(r) = (e^r - 1 - r) / r^2 on [-0.3476, 0.3476], degree 4, relative error 1.3e-7 (e^r error 8e-9).
-  static constexpr float exp_q[] = {4.99999995e-1f, 1.66665763e-1f, 4.16668555e-2f, 8.36331274e-3f,
-                                    1.39013563e-3f};
+  static constexpr float exp_q[] = {4.99999995e-1f, 1.66665763e-1f, 4.16668555e-2f, 8.36331274e-3f, 1.39013563e-3f};
   // P(z) with 2 atanh(s) = 2s + s z P(z), z = s^2 in [0, 0.02973], degree 2, relative error 2.9e-7.
   static constexpr float log_p[] = {6.66666857e-1f, 3.99885340e-1f, 2.95908913e-1f};
   // E(u) = erf(sqrt u) / sqrt u on u in [0, 0.84375^2], degree 5, relative error 5.6e-9; stored as E - 1.
@@ -184,9 +184,8 @@ struct constants<float> {
   // G(v) = erfc(z) e^(z^2) / t with t = 1 / (1 + z/2) = v + erfc_c, z in [0.84375, 10.5], degree 8,
   // relative error 4.2e-9.
   static constexpr float erfc_c = 0.431648352f;
-  static constexpr float erfc_g[] = {4.66384005e-1f,  6.13001956e-1f,  5.24590646e-1f,
-                                     1.87380703e-1f,  -1.30404064e-1f, -1.36973292e-1f,
-                                     6.13821587e-2f,  8.55021995e-2f,  -4.58276822e-2f};
+  static constexpr float erfc_g[] = {4.66384005e-1f,  6.13001956e-1f, 5.24590646e-1f, 1.87380703e-1f, -1.30404064e-1f,
+                                     -1.36973292e-1f, 6.13821587e-2f, 8.55021995e-2f, -4.58276822e-2f};
 };
 
 template <>
@@ -204,7 +203,7 @@ struct constants<double> {
   static constexpr double exp_hi = 710.0;
   static constexpr double exp_lo = -746.0;
   static constexpr double expm1_lo = -40.0;
-  static constexpr double ftz_lo = -709.5;  // n = -1023
+  static constexpr double ftz_lo = -709.0;  // n = -1023 (-709.5 would round to -1024)
   static constexpr double tanh_hi = 19.5;
   static constexpr double erf_hi = 6.0;
   static constexpr double erfc_hi = 27.5;
@@ -221,19 +220,19 @@ struct constants<double> {
                                      1.4630466465957973e-1};
   // E(u) = erf(sqrt u) / sqrt u, u in [0, 0.84375^2], degree 10, relative error 1.0e-17; stored as E - 1.
   static constexpr double erf_e_minus_1[] = {1.2837916709551256e-1,  -3.7612638903183376e-1, 1.1283791670934192e-1,
-                                     -2.6866170640580815e-2, 5.2239775745775426e-3,  -8.5483236975078265e-4,
-                                     1.2055196972024698e-4,  -1.4922063260186065e-5, 1.6400937114936654e-6,
-                                     -1.5709904204757841e-7, 1.0713824548124622e-8};
+                                             -2.6866170640580815e-2, 5.2239775745775426e-3,  -8.5483236975078265e-4,
+                                             1.2055196972024698e-4,  -1.4922063260186065e-5, 1.6400937114936654e-6,
+                                             -1.5709904204757841e-7, 1.0713824548124622e-8};
   // G(v) = erfc(z) e^(z^2) / t, t = 1 / (1 + z/2) = v + erfc_c, z in [0.84375, 27.5], degree 20,
   // relative error 2.1e-17.
   static constexpr double erfc_c = 0.38554665673309741;
-  static constexpr double erfc_g[] = {
-      4.3921960487553471e-1,  5.6587558842902732e-1,  4.9714907887959303e-1,  2.0841748304001940e-1,
-      -9.7099635078881407e-2, -1.5029714027601804e-1, 2.8806533932157115e-2,  1.1280180596560819e-1,
-      -2.8939187749843942e-2, -9.6382853225527175e-2, 5.4263391936240506e-2,  7.9742351128222023e-2,
-      -9.6586093176225248e-2, -3.9757246539606857e-2, 1.4280010589817940e-1,  -4.5853937899285266e-2,
-      -1.5744500518569144e-1, 1.6200857735019077e-1,  9.8340188985686045e-2,  -1.8260968548319103e-1,
-      -4.4716078543592957e-3};
+  static constexpr double erfc_g[] = {4.3921960487553471e-1,  5.6587558842902732e-1,  4.9714907887959303e-1,
+                                      2.0841748304001940e-1,  -9.7099635078881407e-2, -1.5029714027601804e-1,
+                                      2.8806533932157115e-2,  1.1280180596560819e-1,  -2.8939187749843942e-2,
+                                      -9.6382853225527175e-2, 5.4263391936240506e-2,  7.9742351128222023e-2,
+                                      -9.6586093176225248e-2, -3.9757246539606857e-2, 1.4280010589817940e-1,
+                                      -4.5853937899285266e-2, -1.5744500518569144e-1, 1.6200857735019077e-1,
+                                      9.8340188985686045e-2,  -1.8260968548319103e-1, -4.4716078543592957e-3};
 };
 
 /// erf splits at this |x|: a polynomial below, erfc through exp(-x^2) G(t) above.
@@ -342,14 +341,14 @@ using int_batch = xsimd::batch<typename constants<T>::int_type, A>;
 
 /// Whether A has fused multiply-add instructions.
 template <class A>
-inline constexpr bool has_fma = std::is_base_of_v<xsimd::fma3<xsimd::sse4_2>, A> ||
-                                std::is_base_of_v<xsimd::fma3<xsimd::avx>, A> ||
-                                std::is_base_of_v<xsimd::fma3<xsimd::avx2>, A>
+inline constexpr bool has_fma =
+    std::is_base_of_v<xsimd::fma3<xsimd::sse4_2>, A> || std::is_base_of_v<xsimd::fma3<xsimd::avx>, A> ||
+    std::is_base_of_v<xsimd::fma3<xsimd::avx2>, A>
 #if XSIMD_WITH_AVX512F
-                                || std::is_base_of_v<xsimd::avx512f, A>
+    || std::is_base_of_v<xsimd::avx512f, A>
 #endif
 #if XSIMD_WITH_NEON64
-                                || std::is_base_of_v<xsimd::neon64, A>
+    || std::is_base_of_v<xsimd::neon64, A>
 #endif
     ;
 
@@ -427,8 +426,7 @@ inline xsimd::batch<T, A> clamp_keep_nan(const xsimd::batch<T, A>& x, T lo, T hi
 template <class T, class A>
 inline xsimd::batch<T, A> pow2_from_shifted(const xsimd::batch<T, A>& shifted) noexcept {
   using C = constants<T>;
-  return xsimd::bitwise_cast<xsimd::batch<T, A>>(xsimd::bitwise_cast<int_batch<T, A>>(shifted)
-                                                 << C::mantissa_bits);
+  return xsimd::bitwise_cast<xsimd::batch<T, A>>(xsimd::bitwise_cast<int_batch<T, A>>(shifted) << C::mantissa_bits);
 }
 
 /// Cody-Waite reduction: x = n ln2 + r with n integral (as T), |r| <= ln2/2 (+ rounding); returns n + the
@@ -518,8 +516,7 @@ inline xsimd::batch<T, A> erf_small_r(const xsimd::batch<T, A>& a) noexcept {
 /// erfc_large form; for negative z, 2 - erfc(a) = 1 + erf(a) (no cancellation).
 template <class T, class A>
 inline xsimd::batch<T, A> erfc_core(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& a2_hi,
-                                    const xsimd::batch<T, A>& a2_lo,
-                                    const xsimd::batch_bool<T, A>& negative) noexcept {
+                                    const xsimd::batch<T, A>& a2_lo, const xsimd::batch_bool<T, A>& negative) noexcept {
   using B = xsimd::batch<T, A>;
   const xsimd::batch_bool<T, A> small = a < B(T(erf_split));
   B result(T(0));
@@ -564,10 +561,9 @@ inline void split_log(const xsimd::batch<T, A>& x, xsimd::batch<T, A>& f, xsimd:
   // Biased exponent as T without an int -> float conversion (which AVX2 lacks for int64): put it in the
   // mantissa of 2^mantissa_bits and subtract.
   const B two_m = B(T(int_type(1) << C::mantissa_bits));
-  const B e_biased = xsimd::bitwise_cast<B>(
-                         ((bits >> C::mantissa_bits) & I(C::exponent_mask)) |
-                         xsimd::bitwise_cast<I>(two_m)) -
-                     two_m;
+  const B e_biased =
+      xsimd::bitwise_cast<B>(((bits >> C::mantissa_bits) & I(C::exponent_mask)) | xsimd::bitwise_cast<I>(two_m)) -
+      two_m;
   const xsimd::batch_bool<T, A> big = m > B(T(1.41421356237309504880));
   m = xsimd::select(big, m * B(T(0.5)), m);
   e = e_biased - B(T(C::exponent_bias)) + xsimd::select(big, B(T(1)), B(T(0)));
@@ -760,17 +756,17 @@ xsimd::batch<T, A> softplus(const xsimd::batch<T, A>& x) noexcept {
 // ~~~ vector math: array kernels ~~~
 
 #if KEXUE_USE_XSIMD
-#define KEXUE_VMATH_ARRAY(name, fn)                                                                   \
-  template <class T>                                                                                  \
-  void name(const T* x, T* y, index_t n) noexcept {                                                   \
-    detail::vmath::map_simd<T, simd::default_arch>(                                                  \
-        x, y, n, [](const xsimd::batch<T, simd::default_arch>& v) { return simd::fn(v); });           \
+#define KEXUE_VMATH_ARRAY(name, fn)                                                         \
+  template <class T>                                                                        \
+  void name(const T* x, T* y, index_t n) noexcept {                                         \
+    detail::vmath::map_simd<T, simd::default_arch>(                                         \
+        x, y, n, [](const xsimd::batch<T, simd::default_arch>& v) { return simd::fn(v); }); \
   }
 #else
-#define KEXUE_VMATH_ARRAY(name, fn)                  \
-  template <class T>                                 \
+#define KEXUE_VMATH_ARRAY(name, fn)                 \
+  template <class T>                                \
   void name(const T* x, T* y, index_t n) noexcept { \
-    name##_reference(x, y, n);                       \
+    name##_reference(x, y, n);                      \
   }
 #endif
 

@@ -1,0 +1,995 @@
+// SPDX-License-Identifier: MIT
+// Row-wise softmax family over dense [rows, cols] arrays: softmax, log_softmax and logsumexp with scale,
+// additive / boolean / causal masks; their backward passes; fused cross-entropy from logits; scalar twins.
+#pragma once
+
+#include <algorithm>  // std::min, std::max, std::fill
+#include <cmath>      // std::exp, std::log, std::isnan, std::fma
+#include <cstdint>    // std::uint8_t, std::int64_t
+#include <cstring>    // std::memcpy
+#include <limits>     // infinities, NaN
+#include <vector>     // reference twins' row buffer
+
+#include <kexue/config.hpp>
+#include <kexue/core/error.hpp>
+#include <kexue/core/shape.hpp>  // index_t
+#include <kexue/kernels/parallel.hpp>
+#include <kexue/kernels/simd.hpp>
+#include <kexue/kernels/vector_math.hpp>
+
+namespace kexue {
+
+/// @brief What the softmax-family kernels apply to a row before normalising it.
+///
+/// Row r of x (`x + r * cols`) becomes z_j = scale * x_j + add_mask_j, then z_j = -inf wherever keep_j == 0 or
+/// the causal rule hides key j. A mask row is chosen as `mask + (r % mask_rows) * mask_row_stride`, so one
+/// [n_q, n_k] mask (stride n_k, rows n_q) repeats over batch x heads, and stride 0 broadcasts one row to all.
+/// Mask rows need `cols` readable elements; masks may be unaligned.
+///
+/// Causal: rows form blocks of `causal_rows` queries (row r is query i = r % causal_rows) and query i sees keys
+/// j <= i + causal_offset. The default offset is bottom-right alignment, cols - causal_rows: the last query
+/// sees every key, which is what a decoder with a KV cache needs and what FlashAttention (>= 2.1) and
+/// torch.nn.attention.bias.causal_lower_right do. PyTorch's scaled_dot_product_attention(is_causal=True) aligns
+/// top-left instead (tril of ones(L, S)): set causal_offset = 0 for that. The two agree when
+/// causal_rows == cols. causal_rows = 0 means cols (square attention, rows = batch * heads * cols).
+/// Hidden keys are never read or computed.
+template <class T>
+struct softmax_options {
+  /// Sentinel for causal_offset: cols - causal_rows.
+  static constexpr index_t causal_bottom_right = std::numeric_limits<index_t>::min();
+
+  T scale = T(1);                               ///< applied to x first (attention's 1/sqrt(d))
+  const T* add_mask = nullptr;                  ///< additive mask (-inf hides a key), or null
+  index_t add_mask_row_stride = 0;              ///< elements between mask rows; 0 broadcasts row 0
+  index_t add_mask_rows = 1;                    ///< period of the mask rows (>= 1)
+  const std::uint8_t* keep = nullptr;           ///< boolean mask, nonzero keeps the key, or null
+  index_t keep_row_stride = 0;                  ///< as add_mask_row_stride
+  index_t keep_rows = 1;                        ///< as add_mask_rows
+  bool causal = false;                          ///< hide keys after the diagonal (see above)
+  index_t causal_rows = 0;                      ///< queries per causal block; 0 means cols
+  index_t causal_offset = causal_bottom_right;  ///< query i sees keys j <= i + causal_offset
+};
+
+/// @brief Options of cross_entropy_rows.
+template <class T>
+struct cross_entropy_options {
+  std::int64_t ignore_index = -100;   ///< rows whose target equals this get loss 0 and gradient 0
+  T grad_scale = T(1);                ///< factor on every gradient row (1/N for a mean)
+  const T* grad_row_scale = nullptr;  ///< per-row factors [rows] multiplied in, or null
+  bool accumulate = false;            ///< grad += instead of grad =
+};
+
+// Numerics of the whole family (every kernel and its _reference twin):
+//  - Rows are independent; rows with no visible key (all masked, or causal with i + offset < 0) give
+//    softmax 0, log_softmax -inf and logsumexp -inf, never NaN, unless a visible z is NaN.
+//  - A NaN among the visible z makes the whole row NaN (softmax, log_softmax, logsumexp). Hidden keys are
+//    ignored even when x is NaN there (as masked_fill); an additive -inf mask on x = +-inf gives NaN, as in
+//    PyTorch.
+//  - +inf among the visible z: the limit of growing logits, i.e. the +inf keys share the mass equally
+//    (softmax 1/k on them, 0 elsewhere; log_softmax -log k and -inf; logsumexp +inf). PyTorch returns NaN.
+//  - The row maximum is subtracted first, so logits of any magnitude (1e4, 1e30) are stable.
+//  - Float rows are summed in float, in 4 register accumulators folded into a running total every 1024
+//    elements (relative error ~1e-7 at 32000 columns, tested at 1e-6 against a double reference); the
+//    reference twins work in long double.
+//  - exp results below the smallest normal number are flushed to 0 (simd::exp_nonpositive_ftz): such terms
+//    are below 2^-126 of the row's largest term, which is 1.
+// Threading: rows are split over kexue::get_num_threads() threads (parallel_for) when the array is large
+// enough; every kernel is deterministic whatever the thread count.
+
+/// @brief Softmax of each row: y_j = e^(z_j - max z) / sum_k e^(z_k - max z).
+/// @param x [rows, cols], row-major, contiguous. @param y [rows, cols]; may be x (in place).
+/// @param opt scale and masks (see softmax_options). Throws value_error on negative sizes or bad mask rows.
+template <class T>
+void softmax_rows(const T* x, T* y, index_t rows, index_t cols, const softmax_options<T>& opt = {});
+
+/// @brief log_softmax of each row: y_j = z_j - logsumexp(z). Hidden keys give -inf.
+/// @param x [rows, cols]. @param y [rows, cols]; may be x.
+template <class T>
+void log_softmax_rows(const T* x, T* y, index_t rows, index_t cols, const softmax_options<T>& opt = {});
+
+/// @brief logsumexp of each row: out_r = log sum_j e^(z_j) (-inf for a row with no visible key).
+/// @param x [rows, cols]. @param out [rows].
+template <class T>
+void logsumexp_rows(const T* x, T* out, index_t rows, index_t cols, const softmax_options<T>& opt = {});
+
+/// @brief Softmax backward: dx = y (dy - sum_j dy_j y_j) per row, or dx += that with `accumulate`.
+/// @param y softmax output [rows, cols]. @param dy [rows, cols]. @param dx [rows, cols]; may alias dy when
+///        accumulate is false. Masked keys (y = 0) get dx = 0, so the forward options are not needed.
+template <class T>
+void softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate = false);
+
+/// @brief log_softmax backward: dx = dy - e^y sum_j dy_j per row, or dx += that with `accumulate`.
+/// @param y log_softmax output [rows, cols] (values <= 0). @param dy [rows, cols]. @param dx [rows, cols];
+///        may alias dy when accumulate is false. As PyTorch, hidden keys (y = -inf) get dx = dy there.
+template <class T>
+void log_softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate = false);
+
+/// @brief Cross-entropy from logits with integer targets, fused with its gradient.
+///
+/// loss_r = logsumexp(x_r) - x_r[target_r]; grad_r = (softmax(x_r) - onehot(target_r)) * grad_scale *
+/// grad_row_scale[r] (or += with accumulate). Rows with target == ignore_index get loss 0 and gradient 0.
+/// @param logits [rows, cols]. @param target [rows], each in [0, cols) or ignore_index (checked only by
+///        KEXUE_ASSERT). @param loss [rows], or null. @param grad [rows, cols], or null for the loss alone.
+/// @return the number of rows not ignored (the divisor of a mean).
+template <class T>
+index_t cross_entropy_rows(const T* logits, const std::int64_t* target, T* loss, T* grad, index_t rows, index_t cols,
+                           const cross_entropy_options<T>& opt = {});
+
+/// @brief Scalar twins of the kernels above: same contracts and special-value rules, plain loops,
+///        long double arithmetic after z is formed in T, single-threaded.
+template <class T>
+void softmax_rows_reference(const T* x, T* y, index_t rows, index_t cols, const softmax_options<T>& opt = {});
+template <class T>
+void log_softmax_rows_reference(const T* x, T* y, index_t rows, index_t cols, const softmax_options<T>& opt = {});
+template <class T>
+void logsumexp_rows_reference(const T* x, T* out, index_t rows, index_t cols, const softmax_options<T>& opt = {});
+template <class T>
+void softmax_backward_rows_reference(const T* y, const T* dy, T* dx, index_t rows, index_t cols,
+                                     bool accumulate = false);
+template <class T>
+void log_softmax_backward_rows_reference(const T* y, const T* dy, T* dx, index_t rows, index_t cols,
+                                         bool accumulate = false);
+template <class T>
+index_t cross_entropy_rows_reference(const T* logits, const std::int64_t* target, T* loss, T* grad, index_t rows,
+                                     index_t cols, const cross_entropy_options<T>& opt = {});
+
+// ~~~ softmax: row addressing and checks ~~~
+
+namespace detail::softmax {
+
+template <class T>
+inline constexpr T inf = std::numeric_limits<T>::infinity();
+
+/// Where row r's inputs are: x, mask rows, and the number of leading keys that can be visible.
+template <class T>
+struct row_inputs {
+  const T* x;
+  const T* mask;
+  const std::uint8_t* keep;
+  index_t visible;  // keys [visible, cols) are hidden by the causal rule
+};
+
+template <class T>
+struct row_addressing {
+  const T* x;
+  index_t cols;
+  const softmax_options<T>* opt;
+  index_t causal_rows;
+  index_t causal_offset;
+
+  row_addressing(const T* x_, index_t cols_, const softmax_options<T>& o) : x(x_), cols(cols_), opt(&o) {
+    causal_rows = o.causal_rows > 0 ? o.causal_rows : cols_;
+    causal_offset = o.causal_offset == softmax_options<T>::causal_bottom_right ? cols_ - causal_rows : o.causal_offset;
+  }
+
+  row_inputs<T> operator()(index_t r) const {
+    row_inputs<T> in{x + r * cols, nullptr, nullptr, cols};
+    if (opt->add_mask != nullptr) in.mask = opt->add_mask + (r % opt->add_mask_rows) * opt->add_mask_row_stride;
+    if (opt->keep != nullptr) in.keep = opt->keep + (r % opt->keep_rows) * opt->keep_row_stride;
+    if (opt->causal) {
+      const index_t last = r % causal_rows + causal_offset;  // last visible key, may be < 0 or >= cols
+      in.visible = last < 0 ? 0 : std::min(cols, last + 1);
+    }
+    return in;
+  }
+};
+
+template <class T>
+void check_options(const char* op, index_t rows, index_t cols, const softmax_options<T>& opt) {
+  KEXUE_CHECK(rows >= 0 && cols >= 0, value_error, op, "sizes must be non-negative (rows ", rows, ", cols ", cols, ")");
+  if (opt.add_mask != nullptr) {
+    KEXUE_CHECK(opt.add_mask_rows >= 1 && opt.add_mask_row_stride >= 0, value_error, op,
+                "add_mask_rows must be >= 1 and add_mask_row_stride >= 0 (got ", opt.add_mask_rows, " and ",
+                opt.add_mask_row_stride, ")");
+  }
+  if (opt.keep != nullptr) {
+    KEXUE_CHECK(opt.keep_rows >= 1 && opt.keep_row_stride >= 0, value_error, op,
+                "keep_rows must be >= 1 and keep_row_stride >= 0 (got ", opt.keep_rows, " and ", opt.keep_row_stride,
+                ")");
+  }
+  if (opt.causal) {
+    KEXUE_CHECK(opt.causal_rows >= 0, value_error, op, "causal_rows must be >= 0 (got ", opt.causal_rows, ")");
+  }
+}
+
+inline void check_sizes(const char* op, index_t rows, index_t cols) {
+  KEXUE_CHECK(rows >= 0 && cols >= 0, value_error, op, "sizes must be non-negative (rows ", rows, ", cols ", cols, ")");
+}
+
+/// Runs body(row_begin, row_end) over [0, rows), in parallel when there is enough work (~64K elements a chunk).
+template <class F>
+void for_rows(index_t rows, index_t cols, F&& body) {
+  const index_t grain = std::max<index_t>(1, index_t(1 << 16) / std::max<index_t>(cols, 1));
+  parallel_for(0, rows, grain, body);
+}
+
+}  // namespace detail::softmax
+
+// ~~~ softmax: scalar twins ~~~
+
+namespace detail::softmax {
+
+/// z_j of a row in the twins: scale x_j (+ mask_j), -inf where hidden; computed in T like the kernels.
+template <class T>
+T z_value(const row_inputs<T>& in, const softmax_options<T>& opt, index_t j) {
+  if (j >= in.visible) return -inf<T>;
+  if (in.keep != nullptr && in.keep[j] == 0) return -inf<T>;
+  if (opt.scale == T(1)) return in.mask != nullptr ? in.x[j] + in.mask[j] : in.x[j];
+  return std::fma(opt.scale, in.x[j], in.mask != nullptr ? in.mask[j] : T(0));
+}
+
+/// The twins compute in long double (as wide as double or wider), so that they stay a reference for the
+/// double kernels too.
+using wide_t = long double;
+
+/// The statistics a row reduces to: max, sum of e^(z - max), and the special cases.
+struct row_stats {
+  wide_t max = -std::numeric_limits<wide_t>::infinity();
+  wide_t sum = 0;
+  bool nan = false;
+  index_t inf_count = 0;  // number of z == +inf (when max is +inf)
+};
+
+template <class T>
+row_stats reference_stats(const T* z, index_t n) {
+  row_stats s;
+  for (index_t j = 0; j < n; ++j) {
+    if (std::isnan(z[j])) s.nan = true;
+    if (z[j] > s.max) s.max = z[j];
+    if (z[j] == inf<T>) ++s.inf_count;
+  }
+  if (!s.nan && std::isfinite(s.max)) {
+    for (index_t j = 0; j < n; ++j) s.sum += std::exp(wide_t(z[j]) - s.max);
+  }
+  return s;
+}
+
+}  // namespace detail::softmax
+
+template <class T>
+void softmax_rows_reference(const T* x, T* y, index_t rows, index_t cols, const softmax_options<T>& opt) {
+  using namespace detail::softmax;
+  check_options("softmax_rows_reference", rows, cols, opt);
+  const row_addressing<T> row(x, cols, opt);
+  std::vector<T> z(static_cast<std::size_t>(cols));
+  for (index_t r = 0; r < rows; ++r) {
+    const row_inputs<T> in = row(r);
+    for (index_t j = 0; j < cols; ++j) z[j] = z_value(in, opt, j);
+    const row_stats s = reference_stats(z.data(), cols);
+    T* yr = y + r * cols;
+    for (index_t j = 0; j < cols; ++j) {
+      if (s.nan) {
+        yr[j] = std::numeric_limits<T>::quiet_NaN();
+      } else if (s.max == -inf<wide_t>) {
+        yr[j] = T(0);
+      } else if (s.max == inf<wide_t>) {
+        yr[j] = z[j] == inf<T> ? T(1 / wide_t(s.inf_count)) : T(0);
+      } else {
+        yr[j] = T(std::exp(wide_t(z[j]) - s.max) / s.sum);
+      }
+    }
+  }
+}
+
+template <class T>
+void log_softmax_rows_reference(const T* x, T* y, index_t rows, index_t cols, const softmax_options<T>& opt) {
+  using namespace detail::softmax;
+  check_options("log_softmax_rows_reference", rows, cols, opt);
+  const row_addressing<T> row(x, cols, opt);
+  std::vector<T> z(static_cast<std::size_t>(cols));
+  for (index_t r = 0; r < rows; ++r) {
+    const row_inputs<T> in = row(r);
+    for (index_t j = 0; j < cols; ++j) z[j] = z_value(in, opt, j);
+    const row_stats s = reference_stats(z.data(), cols);
+    T* yr = y + r * cols;
+    for (index_t j = 0; j < cols; ++j) {
+      if (s.nan) {
+        yr[j] = std::numeric_limits<T>::quiet_NaN();
+      } else if (s.max == -inf<wide_t>) {
+        yr[j] = -inf<T>;
+      } else if (s.max == inf<wide_t>) {
+        yr[j] = z[j] == inf<T> ? T(-std::log(wide_t(s.inf_count))) : -inf<T>;
+      } else {
+        yr[j] = T((wide_t(z[j]) - s.max) - std::log(s.sum));
+      }
+    }
+  }
+}
+
+template <class T>
+void logsumexp_rows_reference(const T* x, T* out, index_t rows, index_t cols, const softmax_options<T>& opt) {
+  using namespace detail::softmax;
+  check_options("logsumexp_rows_reference", rows, cols, opt);
+  const row_addressing<T> row(x, cols, opt);
+  std::vector<T> z(static_cast<std::size_t>(cols));
+  for (index_t r = 0; r < rows; ++r) {
+    const row_inputs<T> in = row(r);
+    for (index_t j = 0; j < cols; ++j) z[j] = z_value(in, opt, j);
+    const row_stats s = reference_stats(z.data(), cols);
+    if (s.nan) {
+      out[r] = std::numeric_limits<T>::quiet_NaN();
+    } else if (!std::isfinite(s.max)) {
+      out[r] = T(s.max);
+    } else {
+      out[r] = T(s.max + std::log(s.sum));
+    }
+  }
+}
+
+template <class T>
+void softmax_backward_rows_reference(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
+  detail::softmax::check_sizes("softmax_backward_rows_reference", rows, cols);
+  using detail::softmax::wide_t;
+  for (index_t r = 0; r < rows; ++r) {
+    const T* yr = y + r * cols;
+    const T* dyr = dy + r * cols;
+    T* dxr = dx + r * cols;
+    wide_t dot = 0;
+    for (index_t j = 0; j < cols; ++j) dot += wide_t(dyr[j]) * wide_t(yr[j]);
+    for (index_t j = 0; j < cols; ++j) {
+      const T g = T(wide_t(yr[j]) * (wide_t(dyr[j]) - dot));
+      dxr[j] = accumulate ? dxr[j] + g : g;
+    }
+  }
+}
+
+template <class T>
+void log_softmax_backward_rows_reference(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
+  detail::softmax::check_sizes("log_softmax_backward_rows_reference", rows, cols);
+  using detail::softmax::wide_t;
+  for (index_t r = 0; r < rows; ++r) {
+    const T* yr = y + r * cols;
+    const T* dyr = dy + r * cols;
+    T* dxr = dx + r * cols;
+    wide_t sum = 0;
+    for (index_t j = 0; j < cols; ++j) sum += wide_t(dyr[j]);
+    for (index_t j = 0; j < cols; ++j) {
+      const T g = T(wide_t(dyr[j]) - std::exp(wide_t(yr[j])) * sum);
+      dxr[j] = accumulate ? dxr[j] + g : g;
+    }
+  }
+}
+
+template <class T>
+index_t cross_entropy_rows_reference(const T* logits, const std::int64_t* target, T* loss, T* grad, index_t rows,
+                                     index_t cols, const cross_entropy_options<T>& opt) {
+  using namespace detail::softmax;
+  check_sizes("cross_entropy_rows_reference", rows, cols);
+  index_t counted = 0;
+  for (index_t r = 0; r < rows; ++r) {
+    const T* xr = logits + r * cols;
+    const std::int64_t t = target[r];
+    T* gr = grad != nullptr ? grad + r * cols : nullptr;
+    if (t == opt.ignore_index) {
+      if (loss != nullptr) loss[r] = T(0);
+      if (gr != nullptr && !opt.accumulate) std::fill(gr, gr + cols, T(0));
+      continue;
+    }
+    KEXUE_ASSERT(t >= 0 && t < cols);
+    ++counted;
+    const row_stats s = reference_stats(xr, cols);
+    const wide_t f = wide_t(opt.grad_scale) * (opt.grad_row_scale != nullptr ? wide_t(opt.grad_row_scale[r]) : 1);
+    auto p = [&](index_t j) -> wide_t {  // softmax probability, with the NaN, -inf and +inf rules
+      if (s.nan) return std::numeric_limits<wide_t>::quiet_NaN();
+      if (s.max == -inf<wide_t>) return 0;
+      if (s.max == inf<wide_t>) return xr[j] == inf<T> ? 1 / wide_t(s.inf_count) : 0;
+      return std::exp(wide_t(xr[j]) - s.max) / s.sum;
+    };
+    if (loss != nullptr) {
+      if (s.nan) {
+        loss[r] = std::numeric_limits<T>::quiet_NaN();
+      } else if (s.max == inf<wide_t>) {
+        loss[r] = xr[t] == inf<T> ? T(std::log(wide_t(s.inf_count))) : inf<T>;
+      } else if (s.max == -inf<wide_t>) {
+        loss[r] = inf<T>;  // -log 0
+      } else {
+        loss[r] = T((s.max + std::log(s.sum)) - wide_t(xr[t]));
+      }
+    }
+    if (gr != nullptr) {
+      for (index_t j = 0; j < cols; ++j) {
+        const T g = T((p(j) - (j == t ? 1 : 0)) * f);
+        gr[j] = opt.accumulate ? gr[j] + g : g;
+      }
+    }
+  }
+  return counted;
+}
+
+// ~~~ softmax: SIMD row passes ~~~
+
+#if KEXUE_USE_XSIMD
+namespace detail::softmax {
+
+/// Lanes of `keep` (W bytes) as a batch_bool: nonzero keeps. One widening load on AVX-512 and AVX2 (xsimd
+/// 8.1 converts uint8 loads element by element); a byte loop elsewhere.
+template <class T, class A>
+inline xsimd::batch_bool<T, A> load_keep(const std::uint8_t* p) noexcept {
+  using B = xsimd::batch<T, A>;
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, A>) {
+    if constexpr (std::is_same_v<T, float>) {
+      const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      return xsimd::batch_bool<T, A>(_mm512_test_epi32_mask(v, v));
+    } else {
+      const __m512i v = _mm512_cvtepu8_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+      return xsimd::batch_bool<T, A>(_mm512_test_epi64_mask(v, v));
+    }
+  } else
+#endif
+#if XSIMD_WITH_AVX2
+      if constexpr (std::is_base_of_v<xsimd::avx2, A>) {
+    if constexpr (std::is_same_v<T, float>) {
+      const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+      const __m256i zero = _mm256_cmpeq_epi32(v, _mm256_setzero_si256());
+      return xsimd::batch_bool<T, A>(_mm256_castsi256_ps(_mm256_xor_si256(zero, _mm256_set1_epi32(-1))));
+    } else {
+      std::int32_t word;
+      std::memcpy(&word, p, 4);
+      const __m256i v = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(word));
+      const __m256i zero = _mm256_cmpeq_epi64(v, _mm256_setzero_si256());
+      return xsimd::batch_bool<T, A>(_mm256_castsi256_pd(_mm256_xor_si256(zero, _mm256_set1_epi32(-1))));
+    }
+  } else
+#endif
+  {
+    alignas(64) T flags[B::size];
+    for (std::size_t k = 0; k < B::size; ++k) flags[k] = p[k] != 0 ? T(1) : T(0);
+    return B::load_aligned(flags) != B(T(0));
+  }
+}
+
+template <class T, class A>
+inline T reduce_max(const xsimd::batch<T, A>& v) noexcept {
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, A>) {
+    if constexpr (std::is_same_v<T, float>) {
+      return _mm512_reduce_max_ps(v);
+    } else {
+      return _mm512_reduce_max_pd(v);
+    }
+  } else
+#endif
+  {
+    alignas(64) T lanes[xsimd::batch<T, A>::size];
+    v.store_aligned(lanes);
+    T m = lanes[0];
+    for (std::size_t k = 1; k < xsimd::batch<T, A>::size; ++k) m = lanes[k] > m ? lanes[k] : m;
+    return m;
+  }
+}
+
+/// Produces registers of z = scale x (+ mask), -inf where keep == 0, for one row. Mask, Keep and Scaled
+/// (scale != 1) are compile-time so each combination gets its own loops.
+///
+/// z is always rounded once, by an explicit FMA (or exactly x, x + mask): compilers contract a plain
+/// `scale * x - max` into one FMA, which would make the max element's z - max differ from 0 by the
+/// product's rounding, and the passes disagree about z.
+template <class T, class A, bool Mask, bool Keep, bool Scaled>
+struct z_loader {
+  using B = xsimd::batch<T, A>;
+  static constexpr index_t width = static_cast<index_t>(B::size);
+  const T* x;
+  const T* mask;
+  const std::uint8_t* keep;
+  T scale;
+
+  static B combine(const B& v, const B& m, T scale) noexcept {
+    if constexpr (Scaled) {
+      return vmath::fmadd(B(scale), v, Mask ? m : B(T(0)));
+    } else if constexpr (Mask) {
+      return v + m;
+    } else {
+      return v;
+    }
+  }
+
+  B operator()(index_t j) const noexcept {
+    B z = combine(B::load_unaligned(x + j), Mask ? B::load_unaligned(mask + j) : B(T(0)), scale);
+    if constexpr (Keep) z = xsimd::select(load_keep<T, A>(keep + j), z, B(-inf<T>));
+    return z;
+  }
+
+  /// The last `rest` (< width) elements from j, padded with -inf.
+  B tail(index_t j, index_t rest) const noexcept {
+    alignas(64) T xs[B::size] = {};
+    alignas(64) T ms[B::size] = {};
+    alignas(64) std::uint8_t ks[B::size < 16 ? 16 : B::size] = {};
+    alignas(64) T lane[B::size];
+    for (index_t k = 0; k < width; ++k) lane[k] = T(k);
+    for (index_t k = 0; k < rest; ++k) {
+      xs[k] = x[j + k];
+      if constexpr (Mask) ms[k] = mask[j + k];
+      if constexpr (Keep) ks[k] = keep[j + k];
+    }
+    B z = combine(B::load_aligned(xs), B::load_aligned(ms), scale);
+    if constexpr (Keep) z = xsimd::select(load_keep<T, A>(ks), z, B(-inf<T>));
+    return xsimd::select(B::load_aligned(lane) < B(T(rest)), z, B(-inf<T>));
+  }
+
+  /// One z in scalar code (special-value paths only); the same rounding as the registers.
+  T at(index_t j) const noexcept {
+    if (Keep && keep[j] == 0) return -inf<T>;
+    return Scaled ? std::fma(scale, x[j], Mask ? mask[j] : T(0)) : (Mask ? x[j] + mask[j] : x[j]);
+  }
+};
+
+/// Float sums fold their register accumulators into a running total every this many elements.
+inline constexpr index_t sum_chunk = 1024;
+
+/// Stores the first `rest` lanes of v at p.
+template <class T, class A>
+inline void store_partial(const xsimd::batch<T, A>& v, T* p, index_t rest) noexcept {
+  alignas(64) T lanes[xsimd::batch<T, A>::size];
+  v.store_aligned(lanes);
+  for (index_t k = 0; k < rest; ++k) p[k] = lanes[k];
+}
+
+/// max_j z_j over [0, n).
+template <class T, class A, class L>
+T row_max(const L& load, index_t n) noexcept {
+  using B = xsimd::batch<T, A>;
+  constexpr index_t w = L::width;
+  B m0(-inf<T>), m1(-inf<T>), m2(-inf<T>), m3(-inf<T>);
+  index_t j = 0;
+  for (; j + 4 * w <= n; j += 4 * w) {
+    m0 = xsimd::max(m0, load(j));
+    m1 = xsimd::max(m1, load(j + w));
+    m2 = xsimd::max(m2, load(j + 2 * w));
+    m3 = xsimd::max(m3, load(j + 3 * w));
+  }
+  for (; j + w <= n; j += w) m0 = xsimd::max(m0, load(j));
+  if (j < n) m1 = xsimd::max(m1, load.tail(j, n - j));
+  return reduce_max(xsimd::max(xsimd::max(m0, m1), xsimd::max(m2, m3)));
+}
+
+/// Whether some z_j in [0, n) is NaN (rows whose max is +-inf only).
+template <class T, class A, class L>
+bool row_has_nan(const L& load, index_t n) noexcept {
+  constexpr index_t w = L::width;
+  index_t j = 0;
+  for (; j + w <= n; j += w) {
+    if (xsimd::any(xsimd::isnan(load(j)))) return true;
+  }
+  return j < n && xsimd::any(xsimd::isnan(load.tail(j, n - j)));
+}
+
+/// sum_j e^(z_j - m) over [0, n); with Store, also writes each term to y. In T, with the chunked fold.
+template <class T, class A, bool Store, class L>
+T row_exp_sum(const L& load, index_t n, T m, T* y) noexcept {
+  using B = xsimd::batch<T, A>;
+  constexpr index_t w = L::width;
+  const B mb(m);
+  B total(T(0));
+  index_t j = 0;
+  while (j + 4 * w <= n) {
+    B s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
+    const index_t stop = std::min(n, j + sum_chunk);
+    for (; j + 4 * w <= stop; j += 4 * w) {
+      const B e0 = simd::exp_nonpositive_ftz(load(j) - mb);
+      const B e1 = simd::exp_nonpositive_ftz(load(j + w) - mb);
+      const B e2 = simd::exp_nonpositive_ftz(load(j + 2 * w) - mb);
+      const B e3 = simd::exp_nonpositive_ftz(load(j + 3 * w) - mb);
+      if constexpr (Store) {
+        e0.store_unaligned(y + j);
+        e1.store_unaligned(y + j + w);
+        e2.store_unaligned(y + j + 2 * w);
+        e3.store_unaligned(y + j + 3 * w);
+      }
+      s0 += e0;
+      s1 += e1;
+      s2 += e2;
+      s3 += e3;
+    }
+    total += (s0 + s1) + (s2 + s3);
+  }
+  B s(T(0));
+  for (; j + w <= n; j += w) {
+    const B e = simd::exp_nonpositive_ftz(load(j) - mb);
+    if constexpr (Store) e.store_unaligned(y + j);
+    s += e;
+  }
+  if (j < n) {
+    const B e = simd::exp_nonpositive_ftz(load.tail(j, n - j) - mb);
+    if constexpr (Store) store_partial(e, y + j, n - j);
+    s += e;
+  }
+  return xsimd::hadd(total + s);
+}
+
+/// y_j = f * e^(z_j - m) over [0, n), or y_j += that with Accumulate.
+template <class T, class A, bool Accumulate, class L>
+void row_exp_scale(const L& load, index_t n, T m, T f, T* y) noexcept {
+  using B = xsimd::batch<T, A>;
+  constexpr index_t w = L::width;
+  const B mb(m), fb(f);
+  auto put = [&](const B& e, index_t j) {
+    if constexpr (Accumulate) {
+      vmath::fmadd(e, fb, B::load_unaligned(y + j)).store_unaligned(y + j);
+    } else {
+      (e * fb).store_unaligned(y + j);
+    }
+  };
+  index_t j = 0;
+  for (; j + 2 * w <= n; j += 2 * w) {
+    const B e0 = simd::exp_nonpositive_ftz(load(j) - mb);
+    const B e1 = simd::exp_nonpositive_ftz(load(j + w) - mb);
+    put(e0, j);
+    put(e1, j + w);
+  }
+  for (; j + w <= n; j += w) put(simd::exp_nonpositive_ftz(load(j) - mb), j);
+  if (j < n) {
+    const B e = simd::exp_nonpositive_ftz(load.tail(j, n - j) - mb);
+    alignas(64) T lanes[B::size];
+    e.store_aligned(lanes);
+    for (index_t k = 0; k < n - j; ++k) y[j + k] = Accumulate ? std::fma(lanes[k], f, y[j + k]) : lanes[k] * f;
+  }
+}
+
+/// y_j *= f over [0, n) (scalar tail: the same single rounding).
+template <class T, class A>
+void row_scale(T* y, index_t n, T f) noexcept {
+  using B = xsimd::batch<T, A>;
+  constexpr index_t w = static_cast<index_t>(B::size);
+  const B fb(f);
+  index_t j = 0;
+  for (; j + 2 * w <= n; j += 2 * w) {
+    (B::load_unaligned(y + j) * fb).store_unaligned(y + j);
+    (B::load_unaligned(y + j + w) * fb).store_unaligned(y + j + w);
+  }
+  for (; j + w <= n; j += w) (B::load_unaligned(y + j) * fb).store_unaligned(y + j);
+  for (; j < n; ++j) y[j] *= f;
+}
+
+/// y_j = z_j - c over [0, n).
+template <class T, class A, class L>
+void row_shift(const L& load, index_t n, T c, T* y) noexcept {
+  using B = xsimd::batch<T, A>;
+  constexpr index_t w = L::width;
+  const B cb(c);
+  index_t j = 0;
+  for (; j + 2 * w <= n; j += 2 * w) {
+    (load(j) - cb).store_unaligned(y + j);
+    (load(j + w) - cb).store_unaligned(y + j + w);
+  }
+  for (; j + w <= n; j += w) (load(j) - cb).store_unaligned(y + j);
+  if (j < n) store_partial<T, A>(load.tail(j, n - j) - cb, y + j, n - j);
+}
+
+/// What a row's first pass found, and the row kind it implies.
+enum class row_kind { normal, empty, nan, pos_inf };
+
+template <class T, class A, class L>
+row_kind classify(const L& load, index_t n, T m) noexcept {
+  if (m == -inf<T>) return row_has_nan<T, A>(load, n) ? row_kind::nan : row_kind::empty;
+  if (m == inf<T>) return row_has_nan<T, A>(load, n) ? row_kind::nan : row_kind::pos_inf;
+  return row_kind::normal;  // a NaN max, or a NaN anywhere, turns the sum into NaN in the normal path
+}
+
+template <class T, class L>
+index_t count_pos_inf(const L& load, index_t n) noexcept {
+  index_t k = 0;
+  for (index_t j = 0; j < n; ++j) k += load.at(j) == inf<T> ? 1 : 0;
+  return k;
+}
+
+template <class T, class A, class L>
+void softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcept {
+  const T m = row_max<T, A>(load, visible);
+  switch (classify<T, A>(load, visible, m)) {
+    case row_kind::normal: {
+      const T s = row_exp_sum<T, A, true>(load, visible, m, y);
+      row_scale<T, A>(y, visible, T(1) / s);
+      break;
+    }
+    case row_kind::empty:
+      std::fill(y, y + visible, T(0));
+      break;
+    case row_kind::nan:
+      std::fill(y, y + visible, std::numeric_limits<T>::quiet_NaN());
+      break;
+    case row_kind::pos_inf: {
+      const T share = T(1) / T(count_pos_inf<T>(load, visible));
+      for (index_t j = 0; j < visible; ++j) y[j] = load.at(j) == inf<T> ? share : T(0);
+      break;
+    }
+  }
+  std::fill(y + visible, y + cols, T(0));
+}
+
+template <class T, class A, class L>
+void log_softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcept {
+  const T m = row_max<T, A>(load, visible);
+  switch (classify<T, A>(load, visible, m)) {
+    case row_kind::normal:
+      row_shift<T, A>(load, visible, m + std::log(row_exp_sum<T, A, false>(load, visible, m, nullptr)), y);
+      break;
+    case row_kind::empty:
+      std::fill(y, y + visible, -inf<T>);
+      break;
+    case row_kind::nan:
+      std::fill(y, y + visible, std::numeric_limits<T>::quiet_NaN());
+      break;
+    case row_kind::pos_inf: {
+      const T share = -std::log(T(count_pos_inf<T>(load, visible)));
+      for (index_t j = 0; j < visible; ++j) y[j] = load.at(j) == inf<T> ? share : -inf<T>;
+      break;
+    }
+  }
+  std::fill(y + visible, y + cols, -inf<T>);
+}
+
+template <class T, class A, class L>
+T logsumexp_row(const L& load, index_t visible) noexcept {
+  const T m = row_max<T, A>(load, visible);
+  switch (classify<T, A>(load, visible, m)) {
+    case row_kind::normal:
+      return m + std::log(row_exp_sum<T, A, false>(load, visible, m, nullptr));
+    case row_kind::empty:
+      return -inf<T>;
+    case row_kind::nan:
+      return std::numeric_limits<T>::quiet_NaN();
+    case row_kind::pos_inf:
+      break;
+  }
+  return inf<T>;
+}
+
+/// Calls f(loader) with the z_loader matching row `in`'s masks and the scale.
+template <class T, class A, bool Scaled, class F>
+void with_loader_scaled(const row_inputs<T>& in, T scale, F&& f) {
+  if (in.mask != nullptr) {
+    if (in.keep != nullptr) {
+      f(z_loader<T, A, true, true, Scaled>{in.x, in.mask, in.keep, scale});
+    } else {
+      f(z_loader<T, A, true, false, Scaled>{in.x, in.mask, in.keep, scale});
+    }
+  } else if (in.keep != nullptr) {
+    f(z_loader<T, A, false, true, Scaled>{in.x, in.mask, in.keep, scale});
+  } else {
+    f(z_loader<T, A, false, false, Scaled>{in.x, in.mask, in.keep, scale});
+  }
+}
+
+template <class T, class A, class F>
+void with_loader(const row_inputs<T>& in, T scale, F&& f) {
+  if (scale == T(1)) {
+    with_loader_scaled<T, A, false>(in, scale, f);
+  } else {
+    with_loader_scaled<T, A, true>(in, scale, f);
+  }
+}
+
+}  // namespace detail::softmax
+#endif  // KEXUE_USE_XSIMD
+
+// ~~~ softmax: kernels ~~~
+
+template <class T>
+void softmax_rows(const T* x, T* y, index_t rows, index_t cols, const softmax_options<T>& opt) {
+  detail::softmax::check_options("softmax_rows", rows, cols, opt);
+#if KEXUE_USE_XSIMD
+  using A = simd::default_arch;
+  const detail::softmax::row_addressing<T> row(x, cols, opt);
+  detail::softmax::for_rows(rows, cols, [&](index_t begin, index_t end) {
+    for (index_t r = begin; r < end; ++r) {
+      const auto in = row(r);
+      detail::softmax::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
+        detail::softmax::softmax_row<T, A>(load, in.visible, cols, y + r * cols);
+      });
+    }
+  });
+#else
+  softmax_rows_reference(x, y, rows, cols, opt);
+#endif
+}
+
+template <class T>
+void log_softmax_rows(const T* x, T* y, index_t rows, index_t cols, const softmax_options<T>& opt) {
+  detail::softmax::check_options("log_softmax_rows", rows, cols, opt);
+#if KEXUE_USE_XSIMD
+  using A = simd::default_arch;
+  const detail::softmax::row_addressing<T> row(x, cols, opt);
+  detail::softmax::for_rows(rows, cols, [&](index_t begin, index_t end) {
+    for (index_t r = begin; r < end; ++r) {
+      const auto in = row(r);
+      detail::softmax::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
+        detail::softmax::log_softmax_row<T, A>(load, in.visible, cols, y + r * cols);
+      });
+    }
+  });
+#else
+  log_softmax_rows_reference(x, y, rows, cols, opt);
+#endif
+}
+
+template <class T>
+void logsumexp_rows(const T* x, T* out, index_t rows, index_t cols, const softmax_options<T>& opt) {
+  detail::softmax::check_options("logsumexp_rows", rows, cols, opt);
+#if KEXUE_USE_XSIMD
+  using A = simd::default_arch;
+  const detail::softmax::row_addressing<T> row(x, cols, opt);
+  detail::softmax::for_rows(rows, cols, [&](index_t begin, index_t end) {
+    for (index_t r = begin; r < end; ++r) {
+      const auto in = row(r);
+      detail::softmax::with_loader<T, A>(
+          in, opt.scale, [&](const auto& load) { out[r] = detail::softmax::logsumexp_row<T, A>(load, in.visible); });
+    }
+  });
+#else
+  logsumexp_rows_reference(x, out, rows, cols, opt);
+#endif
+}
+
+template <class T>
+void softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
+  detail::softmax::check_sizes("softmax_backward_rows", rows, cols);
+#if KEXUE_USE_XSIMD
+  using B = simd::batch<T>;
+  constexpr index_t w = static_cast<index_t>(B::size);
+  detail::softmax::for_rows(rows, cols, [&](index_t begin, index_t end) {
+    for (index_t r = begin; r < end; ++r) {
+      const T* yr = y + r * cols;
+      const T* dyr = dy + r * cols;
+      T* dxr = dx + r * cols;
+      // dot = sum_j dy_j y_j, chunked like the forward sums.
+      B total(T(0));
+      index_t j = 0;
+      while (j + 4 * w <= cols) {
+        B s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
+        const index_t stop = std::min(cols, j + detail::softmax::sum_chunk);
+        for (; j + 4 * w <= stop; j += 4 * w) {
+          s0 = detail::vmath::fmadd(B::load_unaligned(dyr + j), B::load_unaligned(yr + j), s0);
+          s1 = detail::vmath::fmadd(B::load_unaligned(dyr + j + w), B::load_unaligned(yr + j + w), s1);
+          s2 = detail::vmath::fmadd(B::load_unaligned(dyr + j + 2 * w), B::load_unaligned(yr + j + 2 * w), s2);
+          s3 = detail::vmath::fmadd(B::load_unaligned(dyr + j + 3 * w), B::load_unaligned(yr + j + 3 * w), s3);
+        }
+        total += (s0 + s1) + (s2 + s3);
+      }
+      for (; j + w <= cols; j += w)
+        total = detail::vmath::fmadd(B::load_unaligned(dyr + j), B::load_unaligned(yr + j), total);
+      T dot = xsimd::hadd(total);
+      for (; j < cols; ++j) dot = std::fma(dyr[j], yr[j], dot);
+      // dx_j = y_j (dy_j - dot)
+      const B db(dot);
+      j = 0;
+      for (; j + w <= cols; j += w) {
+        const B g = B::load_unaligned(yr + j) * (B::load_unaligned(dyr + j) - db);
+        (accumulate ? g + B::load_unaligned(dxr + j) : g).store_unaligned(dxr + j);
+      }
+      for (; j < cols; ++j) {
+        const T g = yr[j] * (dyr[j] - dot);
+        dxr[j] = accumulate ? dxr[j] + g : g;
+      }
+    }
+  });
+#else
+  softmax_backward_rows_reference(y, dy, dx, rows, cols, accumulate);
+#endif
+}
+
+template <class T>
+void log_softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
+  detail::softmax::check_sizes("log_softmax_backward_rows", rows, cols);
+#if KEXUE_USE_XSIMD
+  using B = simd::batch<T>;
+  constexpr index_t w = static_cast<index_t>(B::size);
+  detail::softmax::for_rows(rows, cols, [&](index_t begin, index_t end) {
+    for (index_t r = begin; r < end; ++r) {
+      const T* yr = y + r * cols;
+      const T* dyr = dy + r * cols;
+      T* dxr = dx + r * cols;
+      B total(T(0));
+      index_t j = 0;
+      while (j + 4 * w <= cols) {
+        B s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
+        const index_t stop = std::min(cols, j + detail::softmax::sum_chunk);
+        for (; j + 4 * w <= stop; j += 4 * w) {
+          s0 += B::load_unaligned(dyr + j);
+          s1 += B::load_unaligned(dyr + j + w);
+          s2 += B::load_unaligned(dyr + j + 2 * w);
+          s3 += B::load_unaligned(dyr + j + 3 * w);
+        }
+        total += (s0 + s1) + (s2 + s3);
+      }
+      for (; j + w <= cols; j += w) total += B::load_unaligned(dyr + j);
+      T sum = xsimd::hadd(total);
+      for (; j < cols; ++j) sum += dyr[j];
+      // dx_j = dy_j - e^(y_j) sum
+      const B sb(sum);
+      j = 0;
+      for (; j + w <= cols; j += w) {
+        const B p = simd::exp_nonpositive_ftz(B::load_unaligned(yr + j));
+        const B g = detail::vmath::fnmadd(p, sb, B::load_unaligned(dyr + j));
+        (accumulate ? g + B::load_unaligned(dxr + j) : g).store_unaligned(dxr + j);
+      }
+      if (j < cols) {
+        alignas(64) T lanes[B::size] = {};
+        for (index_t k = 0; k < cols - j; ++k) lanes[k] = yr[j + k];
+        simd::exp_nonpositive_ftz(B::load_aligned(lanes)).store_aligned(lanes);
+        for (index_t k = 0; k < cols - j; ++k) {
+          const T g = std::fma(-lanes[k], sum, dyr[j + k]);
+          dxr[j + k] = accumulate ? dxr[j + k] + g : g;
+        }
+      }
+    }
+  });
+#else
+  log_softmax_backward_rows_reference(y, dy, dx, rows, cols, accumulate);
+#endif
+}
+
+template <class T>
+index_t cross_entropy_rows(const T* logits, const std::int64_t* target, T* loss, T* grad, index_t rows, index_t cols,
+                           const cross_entropy_options<T>& opt) {
+  detail::softmax::check_sizes("cross_entropy_rows", rows, cols);
+  index_t counted = 0;
+  for (index_t r = 0; r < rows; ++r) counted += target[r] != opt.ignore_index ? 1 : 0;
+#if KEXUE_USE_XSIMD
+  using A = simd::default_arch;
+  using namespace detail::softmax;
+  for_rows(rows, cols, [&](index_t begin, index_t end) {
+    for (index_t r = begin; r < end; ++r) {
+      const T* xr = logits + r * cols;
+      T* gr = grad != nullptr ? grad + r * cols : nullptr;
+      const std::int64_t t = target[r];
+      if (t == opt.ignore_index) {
+        if (loss != nullptr) loss[r] = T(0);
+        if (gr != nullptr && !opt.accumulate) std::fill(gr, gr + cols, T(0));
+        continue;
+      }
+      KEXUE_ASSERT(t >= 0 && t < cols);
+      const T f = opt.grad_scale * (opt.grad_row_scale != nullptr ? opt.grad_row_scale[r] : T(1));
+      const z_loader<T, A, false, false, false> load{xr, nullptr, nullptr, T(1)};
+      const T m = row_max<T, A>(load, cols);
+      const row_kind kind = classify<T, A>(load, cols, m);
+      if (kind == row_kind::normal) {
+        T s;
+        if (gr != nullptr && !opt.accumulate) {
+          s = row_exp_sum<T, A, true>(load, cols, m, gr);
+          row_scale<T, A>(gr, cols, f / s);
+          gr[t] -= f;
+        } else {
+          s = row_exp_sum<T, A, false>(load, cols, m, nullptr);
+          if (gr != nullptr) {
+            row_exp_scale<T, A, true>(load, cols, m, f / s, gr);
+            gr[t] -= f;
+          }
+        }
+        if (loss != nullptr) loss[r] = (m + std::log(s)) - xr[t];
+        continue;
+      }
+      // Special rows (NaN, or +inf logits) follow the reference's rules; an all -inf row has loss +inf.
+      const index_t k = kind == row_kind::pos_inf ? count_pos_inf<T>(load, cols) : 0;
+      const T nan = std::numeric_limits<T>::quiet_NaN();
+      if (loss != nullptr) {
+        if (kind == row_kind::nan) {
+          loss[r] = nan;
+        } else if (kind == row_kind::pos_inf) {
+          loss[r] = xr[t] == inf<T> ? std::log(T(k)) : inf<T>;
+        } else {
+          loss[r] = inf<T>;
+        }
+      }
+      if (gr != nullptr) {
+        for (index_t j = 0; j < cols; ++j) {
+          T p = T(0);
+          if (kind == row_kind::nan) {
+            p = nan;
+          } else if (kind == row_kind::pos_inf) {
+            p = xr[j] == inf<T> ? T(1) / T(k) : T(0);
+          }
+          const T g = (p - (j == t ? T(1) : T(0))) * f;
+          gr[j] = opt.accumulate ? gr[j] + g : g;
+        }
+      }
+    }
+  });
+  return counted;
+#else
+  (void)counted;
+  return cross_entropy_rows_reference(logits, target, loss, grad, rows, cols, opt);
+#endif
+}
+
+}  // namespace kexue
