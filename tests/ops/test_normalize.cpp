@@ -64,7 +64,7 @@ TEST_SUITE("ops.normalize") {
   TEST_CASE("cosine_similarity expands an input broadcast along the axis before its norm") {
     // a [2, 1] is repeated to (1, 1, 1) and (−2, −2, −2) along axis 1, as PyTorch does:
     // 5/(√3·3) and −14/(2√3·5).
-    auto a = kx::tensor<double>{{1}, {-2}};
+    auto a = kx::from_vector<double>({1, -2}, {2, 1});
     auto b = kx::tensor<double>{{1, 2, 2}, {0, 3, 4}};
     check_values(kx::cosine_similarity(a, b, 1), {2}, {5 / (std::sqrt(3.0) * 3), -14 / (2 * std::sqrt(3.0) * 5)});
     // A 1-D input beside a 2-D one, along axis 0 (which only b has): a is expanded to [3, 2].
