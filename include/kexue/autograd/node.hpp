@@ -52,9 +52,9 @@ bool any_requires_grad(std::initializer_list<const tensor<T>*> inputs) {
 /// returns `output`. `make_backward` is called only in that case and returns the backward function, so
 /// ops capture their saved values only when a graph is being built. A backward function that needs the
 /// op's own output reads it through `saved_output(node)`, never by capturing it (that would be a cycle).
-template <class T, class MakeBackward>
-tensor<T> record(const char* name, tensor<T> output, std::initializer_list<tensor<T>> inputs,
-                 MakeBackward&& make_backward) {
+/// `inputs` is any range of tensors (an initializer list, or a std::vector for ops with N inputs).
+template <class T, class Inputs, class MakeBackward>
+tensor<T> record_range(const char* name, tensor<T> output, const Inputs& inputs, MakeBackward&& make_backward) {
   if (!is_grad_enabled()) return output;
   bool needed = false;
   for (const auto& t : inputs) needed = needed || (t.defined() && t.requires_grad());
@@ -62,7 +62,7 @@ tensor<T> record(const char* name, tensor<T> output, std::initializer_list<tenso
   auto n = std::make_shared<node<T>>();
   n->name = name;
   n->inputs.assign(inputs.begin(), inputs.end());
-  n->versions.reserve(inputs.size());
+  n->versions.reserve(n->inputs.size());
   for (const auto& t : inputs) n->versions.push_back(t.defined() ? t.version() : 0);
   n->backward_fn = make_backward(std::weak_ptr<node<T>>(n));
   auto& impl = output.checked_impl();
@@ -70,6 +70,18 @@ tensor<T> record(const char* name, tensor<T> output, std::initializer_list<tenso
   impl.grad_fn = std::move(n);
   impl.requires_grad = true;
   return output;
+}
+
+template <class T, class MakeBackward>
+tensor<T> record(const char* name, tensor<T> output, std::initializer_list<tensor<T>> inputs,
+                 MakeBackward&& make_backward) {
+  return record_range<T>(name, std::move(output), inputs, std::forward<MakeBackward>(make_backward));
+}
+
+template <class T, class MakeBackward>
+tensor<T> record(const char* name, tensor<T> output, const std::vector<tensor<T>>& inputs,
+                 MakeBackward&& make_backward) {
+  return record_range<T>(name, std::move(output), inputs, std::forward<MakeBackward>(make_backward));
 }
 
 /// The output of the node (for backward functions that reuse the forward result, such as exp and

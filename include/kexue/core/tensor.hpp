@@ -28,6 +28,18 @@ constexpr const char* dtype_name() {
   return "unknown";
 }
 
+namespace detail {
+/// One element of a rank-1 value list. Converting a braced `{2}` to it is a user-defined conversion, which
+/// ranks below the standard conversion of `{2}` to the rows' `std::initializer_list<T>`, so `{{2}, {4}}` is
+/// a 2×1 tensor rather than an ambiguous call.
+template <class T>
+struct list_element {
+  T value;
+  template <class U, std::enable_if_t<std::is_arithmetic_v<U>, int> = 0>
+  list_element(U v) : value(static_cast<T>(v)) {}  // NOLINT: implicit on purpose
+};
+}  // namespace detail
+
 /// A contiguous, 64-byte aligned buffer of `size` elements, shared by a tensor and its views.
 /// `version` counts in-place writes, so autograd can refuse to use a value that changed after it was
 /// saved for the backward pass.
@@ -82,7 +94,9 @@ class tensor {
   /// An undefined tensor (no storage); `defined()` is false.
   tensor() = default;
   /// Rank-1 tensor from values: `tensor<float>{1, 2, 3}`.
-  tensor(std::initializer_list<T> values) { init_nested(kexue::shape{static_cast<index_t>(values.size())}, values); }
+  tensor(std::initializer_list<detail::list_element<T>> values) {
+    init_nested(kexue::shape{static_cast<index_t>(values.size())}, values);
+  }
   /// Rank-2 tensor from rows: `tensor<float>{{1, 2}, {3, 4}}`. All rows must have the same length.
   tensor(std::initializer_list<std::initializer_list<T>> rows) { init_nested(nested_shape(rows), rows); }
   /// Rank-3 tensor from nested lists.
@@ -261,9 +275,12 @@ class tensor {
 
  private:
   template <class List>
+  static constexpr bool is_innermost_list = std::is_same_v<List, std::initializer_list<T>> ||
+                                            std::is_same_v<List, std::initializer_list<detail::list_element<T>>>;
+  template <class List>
   static kexue::shape nested_shape(const List& list) {
     kexue::shape s{static_cast<index_t>(list.size())};
-    if constexpr (!std::is_same_v<List, std::initializer_list<T>>) {
+    if constexpr (!is_innermost_list<List>) {
       KEXUE_CHECK(list.size() > 0, shape_error, "tensor", "nested value lists must not be empty");
       const auto inner = nested_shape(*list.begin());
       for (const auto& sub : list) {
@@ -278,7 +295,9 @@ class tensor {
   template <class List>
   static void copy_nested(const List& list, T*& out) {
     for (const auto& v : list) {
-      if constexpr (std::is_same_v<List, std::initializer_list<T>>) {
+      if constexpr (std::is_same_v<List, std::initializer_list<detail::list_element<T>>>) {
+        *out++ = v.value;
+      } else if constexpr (std::is_same_v<List, std::initializer_list<T>>) {
         *out++ = v;
       } else {
         copy_nested(v, out);
