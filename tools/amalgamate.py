@@ -6,6 +6,7 @@
     python3 tools/amalgamate.py --check             # exit 1 if the file on disk is stale
     python3 tools/amalgamate.py --line-directives   # emit #line directives back to the part files
     python3 tools/amalgamate.py --output PATH       # write (or check) another file
+    python3 tools/amalgamate.py --check-umbrella    # exit 1 if a public header is not reached from the umbrella
 
 Starting from include/kexue/kexue.hpp, every `#include <kexue/...>` (or "kexue/...") is replaced by the
 text of that header, recursively, in include order, each header once. All other includes (std, Eigen,
@@ -179,6 +180,22 @@ def read_version(include_dir):
         raise AmalgamationError(f"{rel(path)}: KEXUE_VERSION_MAJOR/MINOR/PATCH not all defined")
 
 
+def public_headers(include_dir):
+    """Every header under <include_dir>/kexue except detail/, as "kexue/..." names, sorted."""
+    root = os.path.join(include_dir, "kexue")
+    found = []
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if d != "detail")
+        for name in sorted(files):
+            if name.endswith(".hpp"):
+                found.append(rel_to(os.path.join(directory, name), include_dir))
+    return sorted(found)
+
+
+def rel_to(path, base):
+    return os.path.relpath(path, base).replace(os.sep, "/")
+
+
 def amalgamate(include_dir, umbrella_path, line_directives):
     if not os.path.isfile(umbrella_path):
         raise AmalgamationError(
@@ -198,7 +215,8 @@ def amalgamate(include_dir, umbrella_path, line_directives):
         f"#define {GUARD}",
         "",
     ]
-    return "\n".join(banner) + "\n" + body + "\n\n" + f"#endif  // {GUARD}\n"
+    missing = [h for h in public_headers(include_dir) if h not in a.first_context]
+    return "\n".join(banner) + "\n" + body + "\n\n" + f"#endif  // {GUARD}\n", missing
 
 
 def write_atomically(path, text):
@@ -221,6 +239,8 @@ def main(argv=None):
     p.add_argument("--output", default=None, help=f"output file (default: {DEFAULT_OUTPUT} in the repository)")
     p.add_argument("--line-directives", action="store_true", help="emit #line directives back to the part files")
     p.add_argument("--check", action="store_true", help="do not write; exit 1 if the output file is stale")
+    p.add_argument("--check-umbrella", action="store_true",
+                   help="do not write; exit 1 if a public header (outside detail/) is not reached from the umbrella")
     p.add_argument("--include-dir", default=os.path.join(REPO_ROOT, "include"),
                    help="directory holding kexue/ (default: include/ in the repository)")
     p.add_argument("--umbrella", default=None,
@@ -230,10 +250,22 @@ def main(argv=None):
     output = args.output or os.path.join(REPO_ROOT, DEFAULT_OUTPUT)
     umbrella = args.umbrella or os.path.join(args.include_dir, *UMBRELLA.split("/"))
     try:
-        text = amalgamate(os.path.abspath(args.include_dir), os.path.abspath(umbrella), args.line_directives)
+        text, missing = amalgamate(os.path.abspath(args.include_dir), os.path.abspath(umbrella),
+                                   args.line_directives)
     except AmalgamationError as e:
         print(f"amalgamate.py: error: {e}", file=sys.stderr)
         return 2
+
+    if missing:
+        print(f"amalgamate.py: {'error' if args.check_umbrella else 'warning'}: {len(missing)} public header(s) "
+              "not reached from include/kexue/kexue.hpp (add them to the umbrella, or move them to detail/):",
+              file=sys.stderr)
+        for h in missing:
+            print(f"    #include <{h}>", file=sys.stderr)
+    if args.check_umbrella:
+        if not missing:
+            print("amalgamate.py: every public header is reached from the umbrella")
+        return 1 if missing else 0
 
     command = "python3 tools/amalgamate.py" + (" --line-directives" if args.line_directives else "")
     if args.output:
