@@ -286,6 +286,7 @@ inline shape broadcast_shapes(const shape& a, const shape& b, const char* op) {
 
 #include <cstddef>  // std::size_t
 #include <cstdint>  // std::uint64_t
+#include <cstdlib>  // std::atexit (sanitizer builds)
 #include <mutex>    // the cache lock
 #include <new>      // aligned operator new, std::bad_alloc
 
@@ -438,7 +439,16 @@ struct allocator_state {
 };
 
 inline allocator_state& allocator_instance() noexcept {
-  static allocator_state* const state = new allocator_state();
+  static allocator_state* const state = [] {
+    auto* created = new allocator_state();
+#ifdef KEXUE_ALLOCATOR_ASAN
+    // Cached blocks are poisoned and chained through their own first bytes, so LeakSanitizer cannot see that
+    // the cache still reaches them and would report each as a leak. LeakSanitizer checks in an exit handler
+    // registered at start-up; handlers run in reverse order, so this one empties the cache before the check.
+    std::atexit([] { release_cached_memory(); });
+#endif
+    return created;
+  }();
   return *state;
 }
 
@@ -660,6 +670,18 @@ constexpr const char* dtype_name() {
   return "unknown";
 }
 
+namespace detail {
+/// One element of a rank-1 value list. Converting a braced `{2}` to it is a user-defined conversion, which
+/// ranks below the standard conversion of `{2}` to the rows' `std::initializer_list<T>`, so `{{2}, {4}}` is
+/// a 2×1 tensor rather than an ambiguous call.
+template <class T>
+struct list_element {
+  T value;
+  template <class U, std::enable_if_t<std::is_arithmetic_v<U>, int> = 0>
+  list_element(U v) : value(static_cast<T>(v)) {}  // NOLINT: implicit on purpose
+};
+}  // namespace detail
+
 /// A contiguous, 64-byte aligned buffer of `size` elements, shared by a tensor and its views.
 /// `version` counts in-place writes, so autograd can refuse to use a value that changed after it was
 /// saved for the backward pass.
@@ -714,7 +736,9 @@ class tensor {
   /// An undefined tensor (no storage); `defined()` is false.
   tensor() = default;
   /// Rank-1 tensor from values: `tensor<float>{1, 2, 3}`.
-  tensor(std::initializer_list<T> values) { init_nested(kexue::shape{static_cast<index_t>(values.size())}, values); }
+  tensor(std::initializer_list<detail::list_element<T>> values) {
+    init_nested(kexue::shape{static_cast<index_t>(values.size())}, values);
+  }
   /// Rank-2 tensor from rows: `tensor<float>{{1, 2}, {3, 4}}`. All rows must have the same length.
   tensor(std::initializer_list<std::initializer_list<T>> rows) { init_nested(nested_shape(rows), rows); }
   /// Rank-3 tensor from nested lists.
@@ -893,9 +917,12 @@ class tensor {
 
  private:
   template <class List>
+  static constexpr bool is_innermost_list = std::is_same_v<List, std::initializer_list<T>> ||
+                                            std::is_same_v<List, std::initializer_list<detail::list_element<T>>>;
+  template <class List>
   static kexue::shape nested_shape(const List& list) {
     kexue::shape s{static_cast<index_t>(list.size())};
-    if constexpr (!std::is_same_v<List, std::initializer_list<T>>) {
+    if constexpr (!is_innermost_list<List>) {
       KEXUE_CHECK(list.size() > 0, shape_error, "tensor", "nested value lists must not be empty");
       const auto inner = nested_shape(*list.begin());
       for (const auto& sub : list) {
@@ -910,7 +937,9 @@ class tensor {
   template <class List>
   static void copy_nested(const List& list, T*& out) {
     for (const auto& v : list) {
-      if constexpr (std::is_same_v<List, std::initializer_list<T>>) {
+      if constexpr (std::is_same_v<List, std::initializer_list<detail::list_element<T>>>) {
+        *out++ = v.value;
+      } else if constexpr (std::is_same_v<List, std::initializer_list<T>>) {
         *out++ = v;
       } else {
         copy_nested(v, out);
@@ -1230,9 +1259,9 @@ bool any_requires_grad(std::initializer_list<const tensor<T>*> inputs) {
 /// returns `output`. `make_backward` is called only in that case and returns the backward function, so
 /// ops capture their saved values only when a graph is being built. A backward function that needs the
 /// op's own output reads it through `saved_output(node)`, never by capturing it (that would be a cycle).
-template <class T, class MakeBackward>
-tensor<T> record(const char* name, tensor<T> output, std::initializer_list<tensor<T>> inputs,
-                 MakeBackward&& make_backward) {
+/// `inputs` is any range of tensors (an initializer list, or a std::vector for ops with N inputs).
+template <class T, class Inputs, class MakeBackward>
+tensor<T> record_range(const char* name, tensor<T> output, const Inputs& inputs, MakeBackward&& make_backward) {
   if (!is_grad_enabled()) return output;
   bool needed = false;
   for (const auto& t : inputs) needed = needed || (t.defined() && t.requires_grad());
@@ -1240,7 +1269,7 @@ tensor<T> record(const char* name, tensor<T> output, std::initializer_list<tenso
   auto n = std::make_shared<node<T>>();
   n->name = name;
   n->inputs.assign(inputs.begin(), inputs.end());
-  n->versions.reserve(inputs.size());
+  n->versions.reserve(n->inputs.size());
   for (const auto& t : inputs) n->versions.push_back(t.defined() ? t.version() : 0);
   n->backward_fn = make_backward(std::weak_ptr<node<T>>(n));
   auto& impl = output.checked_impl();
@@ -1248,6 +1277,18 @@ tensor<T> record(const char* name, tensor<T> output, std::initializer_list<tenso
   impl.grad_fn = std::move(n);
   impl.requires_grad = true;
   return output;
+}
+
+template <class T, class MakeBackward>
+tensor<T> record(const char* name, tensor<T> output, std::initializer_list<tensor<T>> inputs,
+                 MakeBackward&& make_backward) {
+  return record_range<T>(name, std::move(output), inputs, std::forward<MakeBackward>(make_backward));
+}
+
+template <class T, class MakeBackward>
+tensor<T> record(const char* name, tensor<T> output, const std::vector<tensor<T>>& inputs,
+                 MakeBackward&& make_backward) {
+  return record_range<T>(name, std::move(output), inputs, std::forward<MakeBackward>(make_backward));
 }
 
 /// The output of the node (for backward functions that reuse the forward result, such as exp and
