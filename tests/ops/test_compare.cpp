@@ -112,6 +112,8 @@ TEST_SUITE("ops.compare") {
     check_values(kexue::where(mask, a, b), {2, 3}, {1, 2, 3, -1, -1, -1});
     check_values(kexue::where(mask, a, 0), {2, 3}, {1, 2, 3, 0, 0, 0});
     check_values(kexue::where(mask, 7.5, a), {2, 3}, {7.5, 7.5, 7.5, 1, 2, 3});
+    // Two scalars: the mask's shape.
+    check_values(kexue::where(mask, T(0), T(-1)), {2, 1}, {0, -1});
   }
 
   TEST_CASE("where works on integer tensors") {

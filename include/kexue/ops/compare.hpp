@@ -80,6 +80,10 @@ tensor<T> where(const tensor<bool>& mask, const tensor<T>& a, S b);
 /// where with a scalar for the selected entries: `where(pad, -1e9, x)`.
 template <class T, class S, if_scalar<S> = 0>
 tensor<T> where(const tensor<bool>& mask, S a, const tensor<T>& b);
+/// A tensor of the mask's shape holding a where the mask is true and b elsewhere (no gradient), e.g. an
+/// additive mask from a keep mask: `where(keep, 0.0f, -INFINITY)`.
+template <class T, if_scalar<T> = 0>
+tensor<T> where(const tensor<bool>& mask, T a, T b);
 
 /// Element-wise maximum of a and b with broadcasting; NaN in either input gives NaN (as torch.maximum).
 /// Gradient (as PyTorch 1.13): where a > b all of g goes to a, where a < b all of it to b, and at ties it is
@@ -278,6 +282,11 @@ tensor<T> where(const tensor<bool>& mask, const tensor<T>& a, S b) {
 template <class T, class S, if_scalar<S>>
 tensor<T> where(const tensor<bool>& mask, S a, const tensor<T>& b) {
   return where(mask, scalar<T>(static_cast<T>(a)), b);
+}
+
+template <class T, if_scalar<T>>
+tensor<T> where(const tensor<bool>& mask, T a, T b) {
+  return detail::map_unary<T>(mask, [a, b](bool m) { return m ? a : b; });
 }
 
 // ~~~ maximum, minimum ~~~
