@@ -69,6 +69,25 @@ TEST_SUITE("ops.matmul") {
     check_gradients([](const V& x) { return kx::matmul(x[0], x[0]); }, {v});
   }
 
+  TEST_CASE("a shared left operand multiplies every batch of the right one") {
+    kx::generator gen(8);
+    auto a = kx::randn<double>({3, 4}, gen).requires_grad(true);
+    auto b = kx::randn<double>({2, 4, 5}, gen).requires_grad(true);
+    auto c = kx::matmul(a, b);
+    REQUIRE(c.shape() == kx::shape{2, 3, 5});
+    for (int batch = 0; batch < 2; ++batch) {
+      for (int i = 0; i < 3; ++i) {
+        for (int j = 0; j < 5; ++j) {
+          double ref = 0;
+          for (int k = 0; k < 4; ++k) ref += a(i, k) * b(batch, k, j);
+          CHECK(c(batch, i, j) == doctest::Approx(ref).epsilon(1e-12));
+        }
+      }
+    }
+    check_gradients([](const V& v) { return kx::matmul(v[0], v[1]); }, {a, b});
+    check_gradients([](const V& v) { return kx::matmul(v[0], v[1], true, false); }, {kx::randn<double>({4, 3}, gen).requires_grad(true), b});
+  }
+
   TEST_CASE("shape errors name both operands") {
     CHECK_THROWS_WITH_AS(kx::matmul(kx::zeros<float>({2, 3}), kx::zeros<float>({4, 5})),
                          "matmul: inner dimensions differ (lhs [2, 3], rhs [4, 5])", kx::shape_error);

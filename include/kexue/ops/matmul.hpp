@@ -4,33 +4,19 @@
 
 #include <vector>
 
-#include <Eigen/Core>
-
 #include <kexue/autograd/node.hpp>
 #include <kexue/core/tensor.hpp>
+#include <kexue/kernels/gemm.hpp>
 #include <kexue/ops/broadcast.hpp>
 #include <kexue/ops/reshape.hpp>
 
 namespace kexue {
 
 namespace detail {
-/// C[m, n] = op(A)·op(B) for row-major A, B (op = transpose when the flag is set), written into c.
+/// C[m, n] = op(A)·op(B) for dense row-major A, B (op = transpose when the flag is set), written into c.
 template <class T>
 void matmul_2d(const T* a, const T* b, T* c, index_t m, index_t n, index_t k, bool trans_a, bool trans_b) {
-  using mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using cmap = Eigen::Map<const mat>;
-  Eigen::Map<mat> C(c, m, n);
-  const cmap A(a, trans_a ? k : m, trans_a ? m : k);
-  const cmap B(b, trans_b ? n : k, trans_b ? k : n);
-  if (!trans_a && !trans_b) {
-    C.noalias() = A * B;
-  } else if (trans_a && !trans_b) {
-    C.noalias() = A.transpose() * B;
-  } else if (!trans_a && trans_b) {
-    C.noalias() = A * B.transpose();
-  } else {
-    C.noalias() = A.transpose() * B.transpose();
-  }
+  kernels::gemm<T>(trans_a, trans_b, m, n, k, T(1), a, trans_a ? m : k, b, trans_b ? k : n, T(0), c, n);
 }
 }  // namespace detail
 
@@ -86,13 +72,16 @@ tensor<T> matmul(const tensor<T>& a, const tensor<T>& b, bool trans_a = false, b
   auto out = tensor<T>::empty(out_shape);
   const index_t batches = batch.numel();
   const index_t size_a = m * ka, size_b = ka * n, size_c = m * n;
-  if (batch_a == batch && batch_b == batch) {
-    for (index_t i = 0; i < batches; ++i) {
-      detail::matmul_2d(a.data() + i * size_a, b.data() + i * size_b, out.data() + i * size_c, m, n, ka, trans_a,
-                        trans_b);
-    }
+  const index_t lda = trans_a ? m : ka, ldb = trans_b ? ka : n;
+  if (batch_b.numel() == 1 && !trans_a) {
+    // b is shared by every batch: one product with the batches stacked as rows, [batches·m, k]·[k, n].
+    detail::matmul_2d(a.data(), b.data(), out.data(), batches * m, n, ka, false, trans_b);
+  } else if ((batch_a == batch || batch_a.numel() == 1) && (batch_b == batch || batch_b.numel() == 1)) {
+    // Each side either has every batch or one matrix shared by all (stride 0).
+    kernels::gemm_batched<T>(trans_a, trans_b, m, n, ka, T(1), a.data(), lda, b.data(), ldb, T(0), out.data(), n,
+                             batches, batch_a.numel() == 1 ? 0 : size_a, batch_b.numel() == 1 ? 0 : size_b, size_c);
   } else {
-    // Map each output batch index to the batch index of a and b (0 stride on broadcast axes).
+    // Partial broadcasting: map each output batch index to the batch index of a and b.
     const shape strides_a = detail::broadcast_strides(batch_a, batch);
     const shape strides_b = detail::broadcast_strides(batch_b, batch);
     const shape dense = batch.strides();
