@@ -14,6 +14,15 @@
 #include <kexue/core/tensor.hpp>
 #include <kexue/core/creation.hpp>
 #include <kexue/core/eigen.hpp>
+#include <kexue/core/format.hpp>
+
+#include <kexue/kernels/simd.hpp>
+#include <kexue/kernels/parallel.hpp>
+#include <kexue/kernels/vector_math.hpp>
+#include <kexue/kernels/gemm.hpp>
+#include <kexue/kernels/softmax.hpp>
+#include <kexue/kernels/gemm_microkernel.hpp>
+#include <kexue/kernels/gemm_pack.hpp>
 
 #include <kexue/autograd/grad_mode.hpp>
 #include <kexue/autograd/node.hpp>
@@ -26,4 +35,16 @@
 #include <kexue/ops/reshape.hpp>
 #include <kexue/ops/reduce.hpp>
 #include <kexue/ops/matmul.hpp>
+#include <kexue/ops/compare.hpp>
+#include <kexue/ops/activation.hpp>
+#include <kexue/ops/permute.hpp>
+#include <kexue/ops/slice.hpp>
+#include <kexue/ops/index.hpp>
+#include <kexue/ops/join.hpp>
+#include <kexue/ops/repeat.hpp>
+#include <kexue/ops/stop_gradient.hpp>
+#include <kexue/ops/normalize.hpp>
+#include <kexue/ops/one_hot.hpp>
+#include <kexue/ops/dropout.hpp>
+#include <kexue/ops/embedding.hpp>
 // clang-format on
