@@ -224,6 +224,21 @@ TEST_SUITE("kernels.gemm") {
     }
   }
 
+  TEST_CASE_TEMPLATE("gemm matches the reference when strides are multiples of 4 KiB", T, float, double) {
+    // A row stride of 4 KiB sends op(A) through the packing routine instead of being read in place.
+    for (int trans = 0; trans < 4; ++trans) {
+      gemm_case<T> gc;
+      gc.trans_a = trans & 1;
+      gc.trans_b = trans & 2;
+      gc.m = 45;
+      gc.n = 77;
+      gc.k = kk::gemm_blocking_for<T>().kc + 30;
+      gc.pad = index_t(4096 / sizeof(T)) - (gc.trans_a ? gc.m : gc.k);
+      gc.beta = T(0.5);
+      check_case(gc);
+    }
+  }
+
   TEST_CASE_TEMPLATE("gemm gives bitwise the same result on one and two threads", T, float, double) {
     gemm_case<T> gc;
     gc.m = 301;

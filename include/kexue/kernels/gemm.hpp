@@ -50,15 +50,16 @@ void gemm_batched(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T
                   const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a,
                   index_t stride_b, index_t stride_c, const gemm_epilogue<T>& epilogue = {});
 
-/// @brief Cache blocking of the packed GEMM: op(A) blocks of mc x kc, op(B) panels of kc x nc.
+/// @brief Cache blocking of the packed GEMM: op(A) is packed in panels of mc x kc, op(B) in blocks of kc x nc.
 struct gemm_blocking {
   index_t mc;
   index_t kc;
   index_t nc;
 };
 
-/// @brief The blocking used for T, derived once from the cache sizes the OS reports (L1 holds a kc x nr
-///        panel of B, L2 an mc x kc block of A, L3 a kc x nc panel of B) and rounded to the register tile.
+/// @brief The blocking used for T, derived once from the cache sizes the OS reports (L1 holds an mr x kc
+///        micro-panel of A and a kc x nr one of B, L2 a kc x nc block of B, L3 an mc x kc panel of A) and
+///        rounded to the register tile.
 template <class T>
 const gemm_blocking& gemm_blocking_for() noexcept;
 
@@ -156,14 +157,16 @@ gemm_blocking compute_gemm_blocking() noexcept {
   const index_t l2 = std::clamp<index_t>(gemm_cache_bytes(2), 128 << 10, 16 << 20);
   const index_t l3 = std::clamp<index_t>(gemm_cache_bytes(3), 1 << 20, 64 << 20);
   gemm_blocking blocking{};
-  // The kc x nr micro-panel of B is reused from L1 by every mr-row panel of A: give it half of L1.
-  blocking.kc = std::clamp<index_t>(round_down_to(l1 / 2 / (config::nr * index_t(sizeof(T))), 16), 64, 1024);
-  // The mc x kc block of A is streamed from L2 once per B micro-panel: give it half of L2.
-  blocking.mc = std::clamp<index_t>(round_down_to(l2 / 2 / (blocking.kc * index_t(sizeof(T))), config::mr),
+  // One kernel call reads an mr x kc micro-panel of A (kept in L1 across the row of tiles) and streams a
+  // kc x nr micro-panel of B through L1: together they should take at most ~3/4 of L1.
+  blocking.kc = std::clamp<index_t>(
+      round_down_to(l1 * 3 / 4 / ((config::mr + config::nr) * index_t(sizeof(T))), 16), 64, 1024);
+  // The kc x nc block of B is re-read from L2 by every micro-panel of A: half of L2.
+  blocking.nc = std::clamp<index_t>(round_down_to(l2 / 2 / (blocking.kc * index_t(sizeof(T))), config::nr),
+                                    config::nr, 8192);
+  // The mc x kc panel of A is read once per block of B, from L3.
+  blocking.mc = std::clamp<index_t>(round_down_to(l3 / 8 / (blocking.kc * index_t(sizeof(T))), config::mr),
                                     config::mr, 4096);
-  // The kc x nc panel of B is read from L3 (or L2) once per block of A.
-  blocking.nc = std::clamp<index_t>(round_down_to(l3 / 4 / (blocking.kc * index_t(sizeof(T))), config::nr),
-                                    config::nr, 4096);
   return blocking;
 }
 
@@ -214,8 +217,58 @@ const gemm_blocking& gemm_blocking_for() noexcept {
 
 namespace detail {
 
-/// C (m x n) = epilogue(alpha op(A) op(B) + beta C) on the calling thread, Goto/BLIS loop order:
-/// jc (nc columns, B panel packed) > pc (kc depth) > ic (mc rows, A block packed) > jr (nr) > ir (mr) > kernel.
+/// @brief Spreads software prefetches of the next block to be packed (a 2-D strided region of A or B) over
+///        the kernel calls of the current block, so that reading it from L3 or memory overlaps with arithmetic
+///        instead of stalling the packing routine. Lines go to L2.
+struct gemm_prefetcher {
+  struct region {
+    const char* row = nullptr;
+    index_t stride = 0;     // bytes between rows
+    index_t row_bytes = 0;  // bytes per row
+    index_t rows = 0;       // rows left
+    index_t offset = 0;     // next byte within the row
+  };
+  region regions[2];
+  int count = 0;
+  index_t per_call = 0;
+
+  void add(const void* base, index_t stride_bytes, index_t row_bytes, index_t rows) noexcept {
+    if (count < 2 && rows > 0 && row_bytes > 0) {
+      regions[count++] = region{static_cast<const char*>(base), stride_bytes, row_bytes, rows, 0};
+    }
+  }
+  /// Sets the lines per call so that every line is requested within `calls` calls of step().
+  void plan(index_t calls) noexcept {
+    index_t lines = 0;
+    for (int r = 0; r < count; ++r) lines += regions[r].rows * ceil_div(regions[r].row_bytes, 64);
+    per_call = ceil_div(lines, std::max<index_t>(calls, 1));
+  }
+  void step() noexcept {
+    for (index_t i = 0; i < per_call && count > 0; ++i) {
+      region& r = regions[0];
+      __builtin_prefetch(r.row + r.offset, 0, 2);
+      r.offset += 64;
+      if (r.offset >= r.row_bytes) {
+        r.offset = 0;
+        r.row += r.stride;
+        if (--r.rows == 0) {
+          regions[0] = regions[1];
+          --count;
+        }
+      }
+    }
+  }
+};
+
+/// Operands up to this size are read in place rather than packed (they stay in L1/L2 as they are).
+inline constexpr index_t gemm_direct_bytes = 64 << 10;
+
+/// C (m x n) = epilogue(alpha op(A) op(B) + beta C) on the calling thread. Loop order (BLIS's, transposed
+/// for row-major C, whose vectorised dimension is n):
+///   ic: mc rows of op(A)        pc: kc depth, pack the mc x kc panel of A (L3)
+///   jc: nc columns of op(B)     pack the kc x nc block of B (L2)
+///   ir: mr rows                 the mr x kc micro-panel of A stays in L1
+///   jr: nr columns              kc x nr micro-panels of B stream from L2; the C tile walks along its rows
 template <class T>
 void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
                  const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
@@ -234,18 +287,51 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
   const index_t n_blocks = ceil_div(n, blocking.nc);
   const index_t nc_max = round_up_to(ceil_div(n, n_blocks), nr);
 
+  // Packing pays for itself by being reused: a panel of A by every column tile, a block of B by every row
+  // panel. op(A) is read in place whenever it is not transposed: its micro-panel is mr rows of kc
+  // contiguous values, which broadcasts read as well from mr rows as from a packed panel, and the rows
+  // stay in L1 across the column tiles -- unless the row stride is a multiple of 4 KiB, which would put all
+  // mr rows in the same L1 set. op(B) is read in place when it is small enough to stay in L1/L2 as it is, or
+  // when too few row panels would reuse a packed copy; otherwise its kc rows at stride ldb would cost a
+  // TLB miss each per tile.
+  const bool a_direct = !trans_a && (lda * index_t(sizeof(T))) % 4096 != 0;
+  const bool b_direct = !trans_b && (m <= 2 * mr || k * ldb * index_t(sizeof(T)) <= gemm_direct_bytes);
+
+  // Sources too large for L2 are prefetched one block (packed) or one micro-panel (in place) ahead.
+  const index_t l2_bytes = gemm_cache_bytes(2);
+  const bool prefetch_a_rows = a_direct && m * lda * index_t(sizeof(T)) > l2_bytes / 2;
+  const bool prefetch_a = !a_direct && (trans_a ? k : m) * lda * index_t(sizeof(T)) > l2_bytes / 2;
+  const bool prefetch_b = !b_direct && (trans_b ? n : k) * ldb * index_t(sizeof(T)) > l2_bytes / 2;
+  const index_t tsize = index_t(sizeof(T));
+  auto add_a = [&](gemm_prefetcher& pf, index_t i0, index_t p0) {
+    const index_t rows = std::min(mc_max, m - i0), depth = std::min(kc_max, k - p0);
+    if (trans_a) {
+      pf.add(a + p0 * lda + i0, lda * tsize, rows * tsize, depth);
+    } else {
+      pf.add(a + i0 * lda + p0, lda * tsize, depth * tsize, rows);
+    }
+  };
+  auto add_b = [&](gemm_prefetcher& pf, index_t p0, index_t j0) {
+    const index_t cols = std::min(nc_max, n - j0), depth = std::min(kc_max, k - p0);
+    if (trans_b) {
+      pf.add(b + j0 * ldb + p0, ldb * tsize, depth * tsize, cols);
+    } else {
+      pf.add(b + p0 * ldb + j0, ldb * tsize, cols * tsize, depth);
+    }
+  };
+
   gemm_workspace<T>& workspace = thread_gemm_workspace<T>();
-  T* packed_a = gemm_workspace<T>::grow(workspace.a, workspace.a_size, std::size_t(mc_max * kc_max));
-  T* packed_b = gemm_workspace<T>::grow(workspace.b, workspace.b_size, std::size_t(nc_max * kc_max));
+  T* packed_a = a_direct ? nullptr : gemm_workspace<T>::grow(workspace.a, workspace.a_size, std::size_t(mc_max * kc_max));
+  T* packed_b = gemm_workspace<T>::grow(workspace.b, workspace.b_size, std::size_t((b_direct ? nr : nc_max) * kc_max));
 
   const bool relu = epilogue.activation == gemm_activation::relu;
-  for (index_t jc = 0; jc < n; jc += nc_max) {
-    const index_t nc = std::min(nc_max, n - jc);
+  for (index_t ic = 0; ic < m; ic += mc_max) {
+    const index_t mc = std::min(mc_max, m - ic);
     for (index_t pc = 0; pc < k; pc += kc_max) {
       const index_t kc = std::min(kc_max, k - pc);
       const bool first = pc == 0;
       const bool last = pc + kc == k;
-      gemm_pack_b(trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, packed_b);
+      if (!a_direct) gemm_pack_a(trans_a, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, mc, kc, packed_a);
 
       gemm_tile_args<T> args{};
       args.alpha = alpha;
@@ -253,23 +339,65 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
       args.beta_zero = first && beta == T(0);
       args.relu = last && relu;
 
-      for (index_t ic = 0; ic < m; ic += mc_max) {
-        const index_t mc = std::min(mc_max, m - ic);
-        gemm_pack_a(trans_a, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, mc, kc, packed_a);
-
-        for (index_t jr = 0; jr < nc; jr += nr) {
-          const index_t cols = std::min<index_t>(nr, nc - jr);
-          const int vecs = static_cast<int>(ceil_div(cols, w));
-          const T* panel_b = packed_b + jr * kc;
-          args.bias = last && epilogue.bias ? epilogue.bias + jc + jr : nullptr;
-          const gemm_kernel_fn<T> full = gemm_kernel_for<T>(mr, vecs);
-          for (index_t ir = 0; ir < mc; ir += mr) {
-            const index_t rows = std::min<index_t>(mr, mc - ir);
-            const gemm_kernel_fn<T> kernel = rows == mr ? full : gemm_kernel_for<T>(static_cast<int>(rows), vecs);
-            kernel(kc, packed_a + ir * kc, panel_b, c + (ic + ir) * ldc + jc + jr, ldc, cols, args);
+      for (index_t jc = 0; jc < n; jc += nc_max) {
+        const index_t nc = std::min(nc_max, n - jc);
+        // Column tiles: all full but possibly the last, whose kernel has fewer registers.
+        const index_t full_cols = nc / nr * nr;
+        const index_t tail_cols = nc - full_cols;
+        const int tail_vecs = static_cast<int>(ceil_div(tail_cols, w));
+        const T* b_block = nullptr;  // first full tile's panel
+        index_t b_stride = nr, b_tile_step = nr * kc;
+        const T* b_tail = packed_b + full_cols * kc;
+        if (b_direct) {
+          b_block = b + pc * ldb + jc;
+          b_stride = ldb;
+          b_tile_step = nr;
+          if (tail_cols > 0) {
+            gemm_pack_b(false, b + pc * ldb + jc + full_cols, ldb, kc, tail_cols, packed_b);
+            b_tail = packed_b;
           }
+        } else {
+          gemm_pack_b(trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, packed_b);
+          b_block = packed_b;
         }
-        if (last) gemm_apply_custom(epilogue, c + ic * ldc + jc, ldc, mc, nc);
+        // What gets packed after this block: the next B block, or the next A panel and the first B block.
+        gemm_prefetcher prefetch;
+        if (jc + nc_max < n) {
+          if (prefetch_b) add_b(prefetch, pc, jc + nc_max);
+        } else if (pc + kc_max < k || ic + mc_max < m) {
+          const index_t next_i = pc + kc_max < k ? ic : ic + mc_max;
+          const index_t next_p = pc + kc_max < k ? pc + kc_max : 0;
+          if (prefetch_a) add_a(prefetch, next_i, next_p);
+          if (prefetch_b) add_b(prefetch, next_p, 0);
+        }
+        prefetch.plan(ceil_div(mc, mr) * ceil_div(nc, nr));
+        for (index_t ir = 0; ir < mc; ir += mr) {
+          const int rows = static_cast<int>(std::min<index_t>(mr, mc - ir));
+          const gemm_kernel_fn<T> kernel = gemm_kernel_for<T>(a_direct, rows, config::nv);
+          const T* panel_a = a_direct ? a + (ic + ir) * lda + pc : packed_a + ir * kc;
+          gemm_prefetcher next_rows;  // the rows of A the next ir reads in place
+          if (prefetch_a_rows && ir + mr < mc) {
+            next_rows.add(panel_a + mr * lda, lda * tsize, kc * tsize, std::min<index_t>(mr, mc - ir - mr));
+            next_rows.plan(ceil_div(nc, nr));
+          }
+          T* c_row = c + (ic + ir) * ldc + jc;
+          const T* bias = last && epilogue.bias ? epilogue.bias + jc : nullptr;
+          const T* panel_b = b_block;
+          for (index_t jr = 0; jr < full_cols; jr += nr, panel_b += b_tile_step) {
+            args.bias = bias ? bias + jr : nullptr;
+            kernel(kc, panel_a, lda, panel_b, b_stride, c_row + jr, ldc, nr, args);
+            prefetch.step();
+            next_rows.step();
+          }
+          if (tail_cols > 0) {
+            args.bias = bias ? bias + full_cols : nullptr;
+            gemm_kernel_for<T>(a_direct, rows, tail_vecs)(kc, panel_a, lda, b_tail, nr, c_row + full_cols, ldc,
+                                                          tail_cols, args);
+            prefetch.step();
+            next_rows.step();
+          }
+          if (last) gemm_apply_custom(epilogue, c_row, ldc, rows, nc);
+        }
       }
     }
   }

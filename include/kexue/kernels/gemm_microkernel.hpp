@@ -91,19 +91,28 @@ struct gemm_tile_args {
   const T* bias;   ///< null, or the tile's slice of the bias (only on the last K block)
 };
 
-/// @brief Computes one tile: C[0:Rows, 0:n_valid] = epilogue(alpha * Ap Bp + beta * C).
-/// @param kc     depth of the packed panels
-/// @param a      packed A panel: a[p * ARowStride + i] = A(i, p), i < Rows (64-byte aligned)
-/// @param b      packed B panel: b[p * nr + j] = B(p, j), zero beyond the valid columns (64-byte aligned)
+/// @brief Computes one tile: C[0:Rows, 0:n_valid] = epilogue(alpha * op(A) op(B) + beta * C) over a depth of kc.
+/// @param a      ADirect false: packed A panel, a[p * mr + i] = op(A)(i, p) (see gemm_pack_a).
+///               ADirect true: op(A) read in place, row-major: a[i * a_stride + p] = op(A)(i, p).
+/// @param b      B panel: b[p * b_stride + j] = op(B)(p, j) for j < Vecs * width: a packed, zero-padded panel
+///               (b_stride = nr) or, for a full-width tile, op(B) read in place (b_stride = ldb).
 /// @param c      the tile's top-left element of row-major C with row stride ldc (any alignment)
 /// @param n_valid columns of the tile to write, in ((Vecs - 1) * width, Vecs * width]
-template <class T, int ARowStride, int Rows, int Vecs>
-void gemm_micro_kernel(index_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c, index_t ldc,
-                       index_t n_valid, const gemm_tile_args<T>& args) noexcept {
+template <class T, bool ADirect, int Rows, int Vecs>
+void gemm_micro_kernel(index_t kc, const T* __restrict a, index_t a_stride, const T* __restrict b, index_t b_stride,
+                       T* __restrict c, index_t ldc, index_t n_valid, const gemm_tile_args<T>& args) noexcept {
   using ops = gemm_simd<T>;
   using reg = typename ops::reg;
   constexpr int w = ops::width;
-  constexpr int nr = gemm_config<T>::nr;
+  constexpr int mr = gemm_config<T>::mr;
+
+  // The tile of C is needed only after the k loop: start bringing its lines in now, so the write-back
+  // does not wait on L2/L3.
+#pragma GCC unroll 16
+  for (int i = 0; i < Rows; ++i) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + Vecs * w - 1, 1, 3);
+  }
 
   reg acc[Rows][Vecs];
 #pragma GCC unroll 16
@@ -116,15 +125,15 @@ void gemm_micro_kernel(index_t kc, const T* __restrict a, const T* __restrict b,
   for (index_t p = 0; p < kc; ++p) {
     reg bv[Vecs];
 #pragma GCC unroll 4
-    for (int j = 0; j < Vecs; ++j) bv[j] = ops::load(b + j * w);
+    for (int j = 0; j < Vecs; ++j) bv[j] = ops::loadu(b + j * w);
 #pragma GCC unroll 16
     for (int i = 0; i < Rows; ++i) {
-      const reg av = ops::broadcast(a[i]);
+      const reg av = ops::broadcast(ADirect ? a[i * a_stride] : a[i]);
 #pragma GCC unroll 4
       for (int j = 0; j < Vecs; ++j) acc[i][j] = ops::fma(av, bv[j], acc[i][j]);
     }
-    a += ARowStride;
-    b += nr;
+    a += ADirect ? 1 : mr;
+    b += b_stride;
   }
 
   // Write-back: full registers go straight to C; the last, partial register of a column tail goes
@@ -172,29 +181,32 @@ void gemm_micro_kernel(index_t kc, const T* __restrict a, const T* __restrict b,
 
 /// Signature shared by every instantiation of the micro-kernel.
 template <class T>
-using gemm_kernel_fn = void (*)(index_t, const T*, const T*, T*, index_t, index_t, const gemm_tile_args<T>&);
+using gemm_kernel_fn = void (*)(index_t, const T*, index_t, const T*, index_t, T*, index_t, index_t,
+                                const gemm_tile_args<T>&);
 
-template <class T, std::size_t Row, std::size_t... Vecs>
+template <class T, bool ADirect, std::size_t Row, std::size_t... Vecs>
 constexpr void fill_gemm_kernel_row(gemm_kernel_fn<T>* row, std::index_sequence<Vecs...>) {
-  ((row[Vecs] = &gemm_micro_kernel<T, gemm_config<T>::mr, static_cast<int>(Row) + 1, static_cast<int>(Vecs) + 1>), ...);
+  ((row[Vecs] = &gemm_micro_kernel<T, ADirect, static_cast<int>(Row) + 1, static_cast<int>(Vecs) + 1>), ...);
 }
 
 /// Entry (r - 1) * nv + (v - 1) computes r rows and v registers of columns.
-template <class T, std::size_t... Rows>
+template <class T, bool ADirect, std::size_t... Rows>
 constexpr auto make_gemm_kernel_table(std::index_sequence<Rows...>) {
   constexpr std::size_t nv = gemm_config<T>::nv;
   std::array<gemm_kernel_fn<T>, sizeof...(Rows) * nv> table{};
-  (fill_gemm_kernel_row<T, Rows>(table.data() + Rows * nv, std::make_index_sequence<nv>{}), ...);
+  (fill_gemm_kernel_row<T, ADirect, Rows>(table.data() + Rows * nv, std::make_index_sequence<nv>{}), ...);
   return table;
 }
 
-/// @brief The micro-kernel for a tile of `rows` (1..mr) rows and `vecs` (1..nv) registers of columns.
+/// @brief The micro-kernel for a tile of `rows` (1..mr) rows and `vecs` (1..nv) registers of columns, reading
+///        A packed or (a_direct) in place.
 template <class T>
-inline gemm_kernel_fn<T> gemm_kernel_for(int rows, int vecs) noexcept {
+inline gemm_kernel_fn<T> gemm_kernel_for(bool a_direct, int rows, int vecs) noexcept {
   using config = gemm_config<T>;
-  static constexpr auto table =
-      make_gemm_kernel_table<T>(std::make_index_sequence<config::mr>{});
-  return table[static_cast<std::size_t>((rows - 1) * config::nv + (vecs - 1))];
+  static constexpr auto packed = make_gemm_kernel_table<T, false>(std::make_index_sequence<config::mr>{});
+  static constexpr auto direct = make_gemm_kernel_table<T, true>(std::make_index_sequence<config::mr>{});
+  const std::size_t index = static_cast<std::size_t>((rows - 1) * config::nv + (vecs - 1));
+  return a_direct ? direct[index] : packed[index];
 }
 
 }  // namespace detail

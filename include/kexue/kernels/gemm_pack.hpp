@@ -88,14 +88,27 @@ void gemm_pack_a(bool trans, const T* a, index_t lda, index_t mc, index_t kc, T*
 template <class T>
 void gemm_pack_b(bool trans, const T* b, index_t ldb, index_t kc, index_t nc, T* dst) noexcept {
   constexpr int nr = gemm_config<T>::nr;
-  for (index_t j = 0; j < nc; j += nr) {
-    const index_t cols = std::min<index_t>(nr, nc - j);
-    if (trans) {
-      gemm_pack_transpose<T, nr>(b + j * ldb, ldb, cols, kc, dst);
-    } else {
-      gemm_pack_copy<T, nr>(b + j, ldb, cols, kc, dst);
+  if (trans) {
+    for (index_t j = 0; j < nc; j += nr) {
+      gemm_pack_transpose<T, nr>(b + j * ldb, ldb, std::min<index_t>(nr, nc - j), kc, dst);
+      dst += nr * kc;
     }
-    dst += nr * kc;
+    return;
+  }
+  // Row by row: each source row is read front to back (one hardware-prefetched stream, which matters when
+  // B comes from L3 or memory), its nr-wide pieces going to consecutive panels.
+  const index_t full = nc / nr * nr;
+  for (index_t p = 0; p < kc; ++p) {
+    const T* in = b + p * ldb;
+    T* out = dst + p * nr;
+    for (index_t j = 0; j < full; j += nr) {
+      std::memcpy(out, in + j, sizeof(T) * nr);
+      out += nr * kc;
+    }
+    if (full < nc) {
+      for (index_t j = 0; j < nc - full; ++j) out[j] = in[full + j];
+      for (index_t j = nc - full; j < nr; ++j) out[j] = T(0);
+    }
   }
 }
 
