@@ -233,7 +233,8 @@ TEST_SUITE("kernels.gemm") {
       gc.m = 45;
       gc.n = 77;
       gc.k = kk::gemm_blocking_for<T>().kc + 30;
-      gc.pad = index_t(4096 / sizeof(T)) - (gc.trans_a ? gc.m : gc.k);
+      const index_t page = index_t(4096 / sizeof(T)), row = gc.trans_a ? gc.m : gc.k;
+      gc.pad = (row + page - 1) / page * page - row;
       gc.beta = T(0.5);
       check_case(gc);
     }
