@@ -17,7 +17,9 @@
 namespace kexue {
 
 // Every activation maps x of any shape to a tensor of the same shape, element by element. Forward passes are
-// single raw loops (or one Eigen array expression); gradients are composed of differentiable ops, so
+// single raw loops or one Eigen array expression (vectorised exp, log1p, tanh; Eigen's exp returns a subnormal
+// number instead of 0 below about −88 in float, −709 in double, which only shows in results below T's
+// smallest normal number, e.g. softplus(−100) in float); gradients are composed of differentiable ops, so
 // second- and higher-order gradients work. Where an activation's derivative is costly (elu, gelu, swish,
 // softplus, log_sigmoid, softsign, mish) the first derivative f'(x) is computed in one raw loop and
 // recorded as its own op ("<name>_derivative") whose gradient g·f''(x) is composed of differentiable ops:
@@ -168,7 +170,9 @@ tensor<T> gelu(const tensor<T>& x, gelu_approximation approximate) {
           return mul(mul_scalar(exp(mul_scalar(x2, T(-0.5))), inv_sqrt_2pi), add_scalar(neg(x2), T(2)));
         });
   }
-  auto out = detail::map_unary<T>(x, [](T v) { return T(0.5) * v * (T(1) + std::tanh(k * (v + c * v * v * v))); });
+  auto out = tensor<T>::empty(x.shape());
+  const auto a = as_array(x);
+  as_array(out) = T(0.5) * a * (T(1) + (k * (a + c * a.cube())).tanh());
   return detail::record_activation<T>(
       "gelu", "gelu_derivative", x, std::move(out),
       [](T v) {
@@ -236,10 +240,12 @@ tensor<T> softplus(const tensor<T>& x, double beta, double threshold) {
   KEXUE_CHECK(beta > 0, value_error, "softplus", "beta must be positive (got ", beta, ")");
   const T b = static_cast<T>(beta);
   const T th = static_cast<T>(threshold);
-  auto out = detail::map_unary<T>(x, [b, th](T v) {
-    const T z = b * v;
-    return z > th ? v : detail::softplus_scalar(z) / b;
-  });
+  auto out = tensor<T>::empty(x.shape());
+  const auto a = as_array(x);
+  as_array(out) = ((a * b).max(T(0)) + (-(a * b).abs()).exp().log1p()) * (T(1) / b);
+  const T* __restrict px = x.data();
+  T* __restrict po = out.data();
+  for (index_t i = 0, n = x.numel(); i < n; ++i) po[i] = b * px[i] > th ? px[i] : po[i];
   return detail::record_activation<T>(
       "softplus", "softplus_derivative", x, std::move(out),
       [b, th](T v) { return b * v > th ? T(1) : detail::sigmoid_scalar(b * v); },
@@ -251,7 +257,9 @@ tensor<T> softplus(const tensor<T>& x, double beta, double threshold) {
 
 template <class T>
 tensor<T> log_sigmoid(const tensor<T>& x) {
-  auto out = detail::map_unary<T>(x, [](T v) { return std::min(v, T(0)) - std::log1p(std::exp(-std::abs(v))); });
+  auto out = tensor<T>::empty(x.shape());
+  const auto a = as_array(x);
+  as_array(out) = a.min(T(0)) - (-a.abs()).exp().log1p();
   return detail::record_activation<T>(
       "log_sigmoid", "log_sigmoid_derivative", x, std::move(out), [](T v) { return detail::sigmoid_scalar(-v); },
       [](const tensor<T>&, const tensor<T>& d) {
@@ -277,7 +285,9 @@ tensor<T> softsign(const tensor<T>& x) {
 
 template <class T>
 tensor<T> mish(const tensor<T>& x) {
-  auto out = detail::map_unary<T>(x, [](T v) { return v * std::tanh(detail::softplus_scalar(v)); });
+  auto out = tensor<T>::empty(x.shape());
+  const auto a = as_array(x);
+  as_array(out) = a * (a.max(T(0)) + (-a.abs()).exp().log1p()).tanh();
   return detail::record_activation<T>(
       "mish", "mish_derivative", x, std::move(out),
       [](T v) {
