@@ -37,6 +37,7 @@
 #include <kexue/ops/matmul.hpp>
 #include <kexue/ops/compare.hpp>
 #include <kexue/ops/activation.hpp>
+#include <kexue/ops/softmax.hpp>
 #include <kexue/ops/permute.hpp>
 #include <kexue/ops/slice.hpp>
 #include <kexue/ops/index.hpp>
