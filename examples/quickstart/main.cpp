@@ -3,7 +3,7 @@
 //
 // What it shows: tensors, differentiable ops (matmul, relu, log_softmax), backward(), and a hand-written
 // SGD-with-momentum update under no_grad_guard. The data are three interleaved spirals in the plane
-// (a classic set that a linear model cannot separate: about 33% accuracy); a two-hidden-layer MLP learns it.
+// (a classic set that no linear model separates); a two-hidden-layer MLP learns it.
 //
 // Network: x [N, 2] → linear 2→64 → relu → linear 64→64 → relu → linear 64→3 → log_softmax.
 // Loss: mean negative log-likelihood of the true class.
