@@ -137,7 +137,9 @@ void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k,
 
 namespace detail {
 
-inline index_t gemm_cache_bytes(int level) noexcept {
+/// Size of the level-1 (data), 2 or 3 cache as the OS reports it, with a fallback. Slow (a system call or
+/// CPUID): call once.
+inline index_t query_cache_bytes(int level) noexcept {
   long bytes = -1;
 #if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) && defined(_SC_LEVEL3_CACHE_SIZE)
   bytes = sysconf(level == 1 ? _SC_LEVEL1_DCACHE_SIZE : level == 2 ? _SC_LEVEL2_CACHE_SIZE : _SC_LEVEL3_CACHE_SIZE);
@@ -146,9 +148,22 @@ inline index_t gemm_cache_bytes(int level) noexcept {
   return level == 1 ? (32 << 10) : level == 2 ? (512 << 10) : (8 << 20);  // a common desktop core
 }
 
+/// Cached query_cache_bytes.
+inline index_t gemm_cache_bytes(int level) noexcept {
+  static const index_t sizes[3] = {query_cache_bytes(1), query_cache_bytes(2), query_cache_bytes(3)};
+  return sizes[level - 1];
+}
+
 inline index_t round_down_to(index_t x, index_t multiple) noexcept { return std::max(multiple, x / multiple * multiple); }
 inline index_t round_up_to(index_t x, index_t multiple) noexcept { return (x + multiple - 1) / multiple * multiple; }
 inline index_t ceil_div(index_t x, index_t y) noexcept { return (x + y - 1) / y; }
+
+/// Block size that splits `total` into equal blocks of at most `limit`, rounded up to `multiple` (no
+/// division in the common case of a single block).
+inline index_t even_block(index_t total, index_t limit, index_t multiple) noexcept {
+  if (total <= limit) return round_up_to(total, multiple);
+  return round_up_to(ceil_div(total, ceil_div(total, limit)), multiple);
+}
 
 template <class T>
 gemm_blocking compute_gemm_blocking() noexcept {
@@ -263,6 +278,10 @@ struct gemm_prefetcher {
 /// Operands up to this size are read in place rather than packed (they stay in L1/L2 as they are).
 inline constexpr index_t gemm_direct_bytes = 64 << 10;
 
+/// Products up to this many multiply-adds may take gemm_tiny (below ~1 microsecond, where the setup of the
+/// blocked path would be a large fraction of the time).
+inline constexpr index_t gemm_tiny_fma = 32 * 32 * 32;
+
 /// C (m x n) = epilogue(alpha op(A) op(B) + beta C) on the calling thread. Loop order (BLIS's, transposed
 /// for row-major C, whose vectorised dimension is n):
 ///   ic: mc rows of op(A)        pc: kc depth, pack the mc x kc panel of A (L3)
@@ -280,12 +299,9 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
 
   // Split each dimension into equal blocks no larger than the blocking, so a dimension just above a block
   // size does not leave a sliver block.
-  const index_t k_blocks = ceil_div(k, blocking.kc);
-  const index_t kc_max = ceil_div(k, k_blocks);
-  const index_t m_blocks = ceil_div(m, blocking.mc);
-  const index_t mc_max = round_up_to(ceil_div(m, m_blocks), mr);
-  const index_t n_blocks = ceil_div(n, blocking.nc);
-  const index_t nc_max = round_up_to(ceil_div(n, n_blocks), nr);
+  const index_t kc_max = even_block(k, blocking.kc, 1);
+  const index_t mc_max = even_block(m, blocking.mc, mr);
+  const index_t nc_max = even_block(n, blocking.nc, nr);
 
   // Packing pays for itself by being reused: a panel of A by every column tile, a block of B by every row
   // panel. op(A) is read in place whenever it is not transposed: its micro-panel is mr rows of kc
@@ -341,24 +357,28 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
 
       for (index_t jc = 0; jc < n; jc += nc_max) {
         const index_t nc = std::min(nc_max, n - jc);
-        // Column tiles: all full but possibly the last, whose kernel has fewer registers.
+        // Column tiles: all full but possibly the last, whose kernel has fewer registers. The last one is
+        // read from a zero-padded packed panel, unless B is read in place and the tail is whole registers.
         const index_t full_cols = nc / nr * nr;
         const index_t tail_cols = nc - full_cols;
         const int tail_vecs = static_cast<int>(ceil_div(tail_cols, w));
-        const T* b_block = nullptr;  // first full tile's panel
+        const T* b_block = packed_b;  // the first full tile's panel
         index_t b_stride = nr, b_tile_step = nr * kc;
         const T* b_tail = packed_b + full_cols * kc;
+        index_t b_tail_stride = nr;
         if (b_direct) {
           b_block = b + pc * ldb + jc;
           b_stride = ldb;
           b_tile_step = nr;
-          if (tail_cols > 0) {
-            gemm_pack_b(false, b + pc * ldb + jc + full_cols, ldb, kc, tail_cols, packed_b);
+          if (tail_cols % w == 0) {
+            b_tail = b_block + full_cols;
+            b_tail_stride = ldb;
+          } else {
+            gemm_pack_b(false, b_block + full_cols, ldb, kc, tail_cols, packed_b);
             b_tail = packed_b;
           }
         } else {
           gemm_pack_b(trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, packed_b);
-          b_block = packed_b;
         }
         // What gets packed after this block: the next B block, or the next A panel and the first B block.
         gemm_prefetcher prefetch;
@@ -370,7 +390,7 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
           if (prefetch_a) add_a(prefetch, next_i, next_p);
           if (prefetch_b) add_b(prefetch, next_p, 0);
         }
-        prefetch.plan(ceil_div(mc, mr) * ceil_div(nc, nr));
+        if (prefetch.count > 0) prefetch.plan(ceil_div(mc, mr) * ceil_div(nc, nr));
         for (index_t ir = 0; ir < mc; ir += mr) {
           const int rows = static_cast<int>(std::min<index_t>(mr, mc - ir));
           const gemm_kernel_fn<T> kernel = gemm_kernel_for<T>(a_direct, rows, config::nv);
@@ -391,8 +411,8 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
           }
           if (tail_cols > 0) {
             args.bias = bias ? bias + full_cols : nullptr;
-            gemm_kernel_for<T>(a_direct, rows, tail_vecs)(kc, panel_a, lda, b_tail, nr, c_row + full_cols, ldc,
-                                                          tail_cols, args);
+            gemm_kernel_for<T>(a_direct, rows, tail_vecs)(kc, panel_a, lda, b_tail, b_tail_stride,
+                                                          c_row + full_cols, ldc, tail_cols, args);
             prefetch.step();
             next_rows.step();
           }
@@ -401,6 +421,58 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
       }
     }
   }
+}
+
+/// @brief The whole product as one block of kernel calls, for problems small enough to skip the blocking
+///        decisions and prefetching of gemm_serial: op(A) read in place when not transposed (else packed),
+///        op(B) read in place when not transposed and made of whole registers of columns (else packed).
+///        Returns false, doing nothing, when the problem is not tiny.
+template <class T>
+bool gemm_tiny(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+               const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
+  using config = gemm_config<T>;
+  constexpr int mr = config::mr;
+  constexpr int nr = config::nr;
+  constexpr int w = config::width;
+  if (m * n * k > gemm_tiny_fma || k > gemm_blocking_for<T>().kc) return false;
+  const bool a_direct = !trans_a && (lda * index_t(sizeof(T))) % 4096 != 0;
+  const bool b_direct = !trans_b && n % w == 0;
+  const T* pa = a;
+  const T* pb = b;
+  index_t a_stride = lda, b_stride = ldb, b_step = nr;
+  if (!a_direct || !b_direct) {
+    gemm_workspace<T>& workspace = thread_gemm_workspace<T>();
+    if (!a_direct) {
+      T* packed = gemm_workspace<T>::grow(workspace.a, workspace.a_size, std::size_t(round_up_to(m, mr) * k));
+      gemm_pack_a(trans_a, a, lda, m, k, packed);
+      pa = packed;
+    }
+    if (!b_direct) {
+      T* packed = gemm_workspace<T>::grow(workspace.b, workspace.b_size, std::size_t(round_up_to(n, nr) * k));
+      gemm_pack_b(trans_b, b, ldb, k, n, packed);
+      pb = packed;
+      b_stride = nr;
+      b_step = nr * k;
+    }
+  }
+  gemm_tile_args<T> args{};
+  args.alpha = alpha;
+  args.beta = beta;
+  args.beta_zero = beta == T(0);
+  args.relu = epilogue.activation == gemm_activation::relu;
+  for (index_t ir = 0; ir < m; ir += mr) {
+    const int rows = static_cast<int>(std::min<index_t>(mr, m - ir));
+    const T* panel_a = a_direct ? pa + ir * lda : pa + ir * k;
+    const T* panel_b = pb;
+    for (index_t jr = 0; jr < n; jr += nr, panel_b += b_step) {
+      const index_t cols = std::min<index_t>(nr, n - jr);
+      args.bias = epilogue.bias ? epilogue.bias + jr : nullptr;
+      gemm_kernel_for<T>(a_direct, rows, static_cast<int>(ceil_div(cols, w)))(
+          k, panel_a, a_stride, panel_b, b_stride, c + ir * ldc + jr, ldc, cols, args);
+    }
+  }
+  gemm_apply_custom(epilogue, c, ldc, m, n);
+  return true;
 }
 
 // ~~~ implementation: splitting across threads ~~~
@@ -443,8 +515,8 @@ gemm_split choose_gemm_split(index_t m, index_t n, index_t k, int threads) noexc
 
 /// How many threads a product of this size should use.
 inline int gemm_thread_count(index_t m, index_t n, index_t k) noexcept {
-  if (in_parallel_region()) return 1;
   const double fma = double(m) * double(n) * double(k);
+  if (fma < double(2 * gemm_min_fma_per_thread) || in_parallel_region()) return 1;
   const double useful = fma / double(gemm_min_fma_per_thread);
   const int threads = get_num_threads();
   return useful < threads ? std::max(1, static_cast<int>(useful)) : threads;
@@ -460,7 +532,9 @@ void gemm_dispatch(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, 
     return;
   }
   if (threads <= 1) {
-    gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue);
+    if (!gemm_tiny(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue)) {
+      gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue);
+    }
     return;
   }
   using config = gemm_config<T>;

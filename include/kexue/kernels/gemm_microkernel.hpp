@@ -114,15 +114,20 @@ void gemm_micro_kernel(index_t kc, const T* __restrict a, index_t a_stride, cons
     __builtin_prefetch(c + i * ldc + Vecs * w - 1, 1, 3);
   }
 
-  reg acc[Rows][Vecs];
+  // A narrow tile has fewer accumulators than FMA latency x FMA ports (4 x 2) and would wait on its own
+  // chains: it then alternates between two sets of accumulators (even and odd k), added at the end.
+  constexpr int sets = Rows * Vecs < 8 ? 2 : 1;
+  reg acc[sets][Rows][Vecs];
+#pragma GCC unroll 2
+  for (int s = 0; s < sets; ++s) {
 #pragma GCC unroll 16
-  for (int i = 0; i < Rows; ++i) {
+    for (int i = 0; i < Rows; ++i) {
 #pragma GCC unroll 4
-    for (int j = 0; j < Vecs; ++j) acc[i][j] = ops::broadcast(T(0));
+      for (int j = 0; j < Vecs; ++j) acc[s][i][j] = ops::broadcast(T(0));
+    }
   }
 
-#pragma GCC unroll 2
-  for (index_t p = 0; p < kc; ++p) {
+  auto step = [&](reg (&sum)[Rows][Vecs]) {
     reg bv[Vecs];
 #pragma GCC unroll 4
     for (int j = 0; j < Vecs; ++j) bv[j] = ops::loadu(b + j * w);
@@ -130,10 +135,26 @@ void gemm_micro_kernel(index_t kc, const T* __restrict a, index_t a_stride, cons
     for (int i = 0; i < Rows; ++i) {
       const reg av = ops::broadcast(ADirect ? a[i * a_stride] : a[i]);
 #pragma GCC unroll 4
-      for (int j = 0; j < Vecs; ++j) acc[i][j] = ops::fma(av, bv[j], acc[i][j]);
+      for (int j = 0; j < Vecs; ++j) sum[i][j] = ops::fma(av, bv[j], sum[i][j]);
     }
     a += ADirect ? 1 : mr;
     b += b_stride;
+  };
+  index_t p = 0;
+  if constexpr (sets == 2) {
+    for (; p + 2 <= kc; p += 2) {
+      step(acc[0]);
+      step(acc[sets - 1]);
+    }
+  }
+#pragma GCC unroll 2
+  for (; p < kc; ++p) step(acc[0]);
+  if constexpr (sets == 2) {
+#pragma GCC unroll 16
+    for (int i = 0; i < Rows; ++i) {
+#pragma GCC unroll 4
+      for (int j = 0; j < Vecs; ++j) acc[0][i][j] = acc[0][i][j] + acc[sets - 1][i][j];
+    }
   }
 
   // Write-back: full registers go straight to C; the last, partial register of a column tail goes
@@ -149,7 +170,7 @@ void gemm_micro_kernel(index_t kc, const T* __restrict a, index_t a_stride, cons
     for (int j = 0; j < Vecs; ++j) {
       const bool partial = j == Vecs - 1 && tail < w;
       T* dst = row + j * w;
-      reg v = acc[i][j] * alpha;
+      reg v = acc[0][i][j] * alpha;
       if (!args.beta_zero) {
         reg old;
         if (partial) {

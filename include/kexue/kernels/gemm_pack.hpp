@@ -34,11 +34,12 @@ inline void gemm_pack_copy(const T* src, index_t ld, index_t count, index_t kc, 
       std::memcpy(dst + p * Width, src + p * ld, sizeof(T) * Width);
     }
   } else {
+    // A fixed-length loop with a select (rather than a copy of `count` and a fill) compiles to inline vector
+    // code instead of memcpy/memset calls, which dominate for the small blocks that reach this path.
     for (index_t p = 0; p < kc; ++p) {
       T* out = dst + p * Width;
       const T* in = src + p * ld;
-      for (index_t i = 0; i < count; ++i) out[i] = in[i];
-      for (index_t i = count; i < Width; ++i) out[i] = T(0);
+      for (int i = 0; i < Width; ++i) out[i] = i < count ? in[i] : T(0);
     }
   }
 }
@@ -106,8 +107,8 @@ void gemm_pack_b(bool trans, const T* b, index_t ldb, index_t kc, index_t nc, T*
       out += nr * kc;
     }
     if (full < nc) {
-      for (index_t j = 0; j < nc - full; ++j) out[j] = in[full + j];
-      for (index_t j = nc - full; j < nr; ++j) out[j] = T(0);
+      const index_t count = nc - full;
+      for (int j = 0; j < nr; ++j) out[j] = j < count ? in[full + j] : T(0);
     }
   }
 }
