@@ -3,12 +3,13 @@
 // additive / boolean / causal masks; their backward passes; fused cross-entropy from logits; scalar twins.
 #pragma once
 
-#include <algorithm>  // std::min, std::max, std::fill
-#include <cmath>      // std::exp, std::log, std::isnan, std::fma
-#include <cstdint>    // std::uint8_t, std::int64_t
-#include <cstring>    // std::memcpy
-#include <limits>     // infinities, NaN
-#include <vector>     // reference twins' row buffer
+#include <algorithm>    // std::min, std::max, std::fill
+#include <cmath>        // std::exp, std::log, std::isnan, std::fma
+#include <cstdint>      // std::uint8_t, std::int64_t, std::uintptr_t
+#include <cstring>      // std::memcpy
+#include <limits>       // infinities, NaN
+#include <type_traits>  // std::integral_constant
+#include <vector>       // twins' row buffer, per-thread scratch rows
 
 #include <kexue/config.hpp>
 #include <kexue/core/error.hpp>
@@ -492,19 +493,14 @@ struct z_loader {
 
   /// The last `rest` (< width) elements from j, padded with -inf.
   B tail(index_t j, index_t rest) const noexcept {
-    alignas(64) T xs[B::size] = {};
-    alignas(64) T ms[B::size] = {};
-    alignas(64) std::uint8_t ks[B::size < 16 ? 16 : B::size] = {};
-    alignas(64) T lane[B::size];
-    for (index_t k = 0; k < width; ++k) lane[k] = T(k);
-    for (index_t k = 0; k < rest; ++k) {
-      xs[k] = x[j + k];
-      if constexpr (Mask) ms[k] = mask[j + k];
-      if constexpr (Keep) ks[k] = keep[j + k];
+    B z = combine(vmath::load_partial<T, A>(x + j, rest, T(0)),
+                  Mask ? vmath::load_partial<T, A>(mask + j, rest, T(0)) : B(T(0)), scale);
+    if constexpr (Keep) {
+      alignas(64) std::uint8_t ks[B::size < 16 ? 16 : B::size] = {};
+      for (index_t k = 0; k < rest; ++k) ks[k] = keep[j + k];
+      z = xsimd::select(load_keep<T, A>(ks), z, B(-inf<T>));
     }
-    B z = combine(B::load_aligned(xs), B::load_aligned(ms), scale);
-    if constexpr (Keep) z = xsimd::select(load_keep<T, A>(ks), z, B(-inf<T>));
-    return xsimd::select(B::load_aligned(lane) < B(T(rest)), z, B(-inf<T>));
+    return xsimd::select(vmath::first_lanes<T, A>(rest), z, B(-inf<T>));
   }
 
   /// One z in scalar code (special-value paths only); the same rounding as the registers.
@@ -516,14 +512,6 @@ struct z_loader {
 
 /// Float sums fold their register accumulators into a running total every this many elements.
 inline constexpr index_t sum_chunk = 1024;
-
-/// Stores the first `rest` lanes of v at p.
-template <class T, class A>
-inline void store_partial(const xsimd::batch<T, A>& v, T* p, index_t rest) noexcept {
-  alignas(64) T lanes[xsimd::batch<T, A>::size];
-  v.store_aligned(lanes);
-  for (index_t k = 0; k < rest; ++k) p[k] = lanes[k];
-}
 
 /// max_j z_j over [0, n).
 template <class T, class A, class L>
@@ -591,7 +579,7 @@ T row_exp_sum(const L& load, index_t n, T m, T* y) noexcept {
   }
   if (j < n) {
     const B e = simd::exp_nonpositive_ftz(load.tail(j, n - j) - mb);
-    if constexpr (Store) store_partial(e, y + j, n - j);
+    if constexpr (Store) vmath::store_partial<T, A>(y + j, e, n - j);
     s += e;
   }
   return xsimd::hadd(total + s);
@@ -620,40 +608,109 @@ void row_exp_scale(const L& load, index_t n, T m, T f, T* y) noexcept {
   for (; j + w <= n; j += w) put(simd::exp_nonpositive_ftz(load(j) - mb), j);
   if (j < n) {
     const B e = simd::exp_nonpositive_ftz(load.tail(j, n - j) - mb);
-    alignas(64) T lanes[B::size];
-    e.store_aligned(lanes);
-    for (index_t k = 0; k < n - j; ++k) y[j + k] = Accumulate ? std::fma(lanes[k], f, y[j + k]) : lanes[k] * f;
+    const B v = Accumulate ? vmath::fmadd(e, fb, vmath::load_partial<T, A>(y + j, n - j, T(0))) : e * fb;
+    vmath::store_partial<T, A>(y + j, v, n - j);
   }
 }
 
-/// y_j *= f over [0, n) (scalar tail: the same single rounding).
+/// Non-temporal store of a register to p (aligned to the register size): the line goes to memory without
+/// being read first. Plain aligned store where the ISA has none.
 template <class T, class A>
-void row_scale(T* y, index_t n, T f) noexcept {
+inline void stream_store(T* p, const xsimd::batch<T, A>& v) noexcept {
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, A>) {
+    if constexpr (std::is_same_v<T, float>) {
+      _mm512_stream_ps(p, v);
+    } else {
+      _mm512_stream_pd(p, v);
+    }
+    return;
+  }
+#endif
+#if XSIMD_WITH_AVX
+  if constexpr (std::is_base_of_v<xsimd::avx, A>) {
+    if constexpr (std::is_same_v<T, float>) {
+      _mm256_stream_ps(p, v);
+    } else {
+      _mm256_stream_pd(p, v);
+    }
+    return;
+  }
+#endif
+#if XSIMD_WITH_SSE2
+  if constexpr (std::is_base_of_v<xsimd::sse2, A>) {
+    if constexpr (std::is_same_v<T, float>) {
+      _mm_stream_ps(p, v);
+    } else {
+      _mm_stream_pd(p, v);
+    }
+    return;
+  }
+#endif
+  v.store_aligned(p);
+}
+
+/// Orders this thread's non-temporal stores before whatever follows (end of a parallel chunk).
+inline void stream_fence() noexcept {
+#if XSIMD_WITH_SSE2
+  _mm_sfence();
+#endif
+}
+
+/// Writes y_j for j in [0, n): full registers from vec(j), partial ones (the tail, and with Stream the
+/// unaligned head) from part(j, count), which must read at most `count` elements from j. With Stream the
+/// body uses non-temporal stores from the first register-aligned y_j on.
+template <class T, class A, bool Stream, class V, class P>
+inline void write_row(T* y, index_t n, V&& vec, P&& part) noexcept {
   using B = xsimd::batch<T, A>;
   constexpr index_t w = static_cast<index_t>(B::size);
-  const B fb(f);
   index_t j = 0;
-  for (; j + 2 * w <= n; j += 2 * w) {
-    (B::load_unaligned(y + j) * fb).store_unaligned(y + j);
-    (B::load_unaligned(y + j + w) * fb).store_unaligned(y + j + w);
+  if constexpr (Stream) {
+    const auto misaligned = reinterpret_cast<std::uintptr_t>(y) % sizeof(B);
+    if (misaligned % sizeof(T) == 0 && misaligned != 0) {
+      j = std::min(n, static_cast<index_t>((sizeof(B) - misaligned) / sizeof(T)));
+      vmath::store_partial<T, A>(y, part(index_t(0), j), j);
+    }
+    if (reinterpret_cast<std::uintptr_t>(y + j) % sizeof(B) == 0) {
+      for (; j + w <= n; j += w) stream_store<T, A>(y + j, vec(j));
+    }
   }
-  for (; j + w <= n; j += w) (B::load_unaligned(y + j) * fb).store_unaligned(y + j);
-  for (; j < n; ++j) y[j] *= f;
+  for (; j + 2 * w <= n; j += 2 * w) {
+    const B a = vec(j);
+    const B b = vec(j + w);
+    a.store_unaligned(y + j);
+    b.store_unaligned(y + j + w);
+  }
+  for (; j + w <= n; j += w) vec(j).store_unaligned(y + j);
+  if (j < n) vmath::store_partial<T, A>(y + j, part(j, n - j), n - j);
+}
+
+/// dst_j = src_j f over [0, n); src may be dst unless Stream.
+template <class T, class A, bool Stream>
+void row_scale(const T* src, T* dst, index_t n, T f) noexcept {
+  using B = xsimd::batch<T, A>;
+  const B fb(f);
+  write_row<T, A, Stream>(
+      dst, n, [&](index_t j) { return B::load_unaligned(src + j) * fb; },
+      [&](index_t j, index_t count) { return vmath::load_partial<T, A>(src + j, count, T(0)) * fb; });
 }
 
 /// y_j = z_j - c over [0, n).
-template <class T, class A, class L>
+template <class T, class A, bool Stream, class L>
 void row_shift(const L& load, index_t n, T c, T* y) noexcept {
   using B = xsimd::batch<T, A>;
-  constexpr index_t w = L::width;
   const B cb(c);
-  index_t j = 0;
-  for (; j + 2 * w <= n; j += 2 * w) {
-    (load(j) - cb).store_unaligned(y + j);
-    (load(j + w) - cb).store_unaligned(y + j + w);
-  }
-  for (; j + w <= n; j += w) (load(j) - cb).store_unaligned(y + j);
-  if (j < n) store_partial<T, A>(load.tail(j, n - j) - cb, y + j, n - j);
+  write_row<T, A, Stream>(
+      y, n, [&](index_t j) { return load(j) - cb; },
+      [&](index_t j, index_t count) { return load.tail(j, count) - cb; });
+}
+
+/// A per-thread buffer of at least n values of T (kept between calls).
+template <class T>
+T* scratch(index_t n) {
+  thread_local std::vector<T> buffer;
+  if (static_cast<index_t>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
+  return buffer.data();
 }
 
 /// What a row's first pass found, and the row kind it implies.
@@ -673,13 +730,95 @@ index_t count_pos_inf(const L& load, index_t n) noexcept {
   return k;
 }
 
-template <class T, class A, class L>
+/// Rows of at most this many registers are loaded once and kept in registers (one pass over memory).
+inline constexpr index_t register_row_max = 8;
+
+/// z of one short row (at most register_row_max registers), the last register padded with -inf.
+template <class T, class A>
+struct register_row {
+  using B = xsimd::batch<T, A>;
+  static constexpr index_t w = static_cast<index_t>(B::size);
+  B z[register_row_max];
+  index_t full, rest;
+
+  template <class L>
+  register_row(const L& load, index_t n) noexcept : full(n / w), rest(n % w) {
+#pragma GCC unroll 8
+    for (index_t k = 0; k < register_row_max; ++k) {
+      if (k < full) {
+        z[k] = load(k * w);
+      } else if (k == full && rest != 0) {
+        z[k] = load.tail(k * w, rest);
+      }
+    }
+  }
+  index_t count() const noexcept { return full + (rest != 0 ? 1 : 0); }
+
+  T max() const noexcept {
+    B m(-inf<T>);
+#pragma GCC unroll 8
+    for (index_t k = 0; k < register_row_max; ++k) {
+      if (k < count()) m = xsimd::max(m, z[k]);
+    }
+    return reduce_max(m);
+  }
+
+  /// sum_k e^(z_k - m); with Keep, replaces z by the exponentials.
+  template <bool Keep>
+  T exp_sum(T m) noexcept {
+    const B mb(m);
+    B s(T(0));
+#pragma GCC unroll 8
+    for (index_t k = 0; k < register_row_max; ++k) {
+      if (k < count()) {
+        const B e = simd::exp_nonpositive_ftz(z[k] - mb);
+        if constexpr (Keep) z[k] = e;
+        s += e;
+      }
+    }
+    return xsimd::hadd(s);
+  }
+
+  /// y = f(z) register by register.
+  template <class F>
+  void store(T* y, F&& f) const noexcept {
+#pragma GCC unroll 8
+    for (index_t k = 0; k < register_row_max; ++k) {
+      if (k < full) {
+        f(z[k]).store_unaligned(y + k * w);
+      } else if (k == full && rest != 0) {
+        vmath::store_partial<T, A>(y + k * w, f(z[k]), rest);
+      }
+    }
+  }
+};
+
+/// A row that fits register_row, when its max is finite (the other kinds take the general path).
+template <class T>
+bool finite_max(T m) noexcept {
+  return m > -inf<T> && m < inf<T>;
+}
+
+/// One softmax row: max, then e^(z - max) stored and summed, then scaled by 1 / sum. With Stream the
+/// exponentials go to a per-thread scratch row and the scaled values to y with non-temporal stores.
+template <class T, class A, bool Stream, class L>
 void softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcept {
+  if (visible <= register_row_max * L::width) {
+    register_row<T, A> row(load, visible);
+    const T m = row.max();
+    if (finite_max(m)) {
+      const xsimd::batch<T, A> inv(T(1) / row.template exp_sum<true>(m));
+      row.store(y, [&](const auto& e) { return e * inv; });
+      std::fill(y + visible, y + cols, T(0));
+      return;
+    }
+  }
   const T m = row_max<T, A>(load, visible);
   switch (classify<T, A>(load, visible, m)) {
     case row_kind::normal: {
-      const T s = row_exp_sum<T, A, true>(load, visible, m, y);
-      row_scale<T, A>(y, visible, T(1) / s);
+      T* e = Stream ? scratch<T>(visible) : y;
+      const T s = row_exp_sum<T, A, true>(load, visible, m, e);
+      row_scale<T, A, Stream>(e, y, visible, T(1) / s);
       break;
     }
     case row_kind::empty:
@@ -697,12 +836,23 @@ void softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcept {
   std::fill(y + visible, y + cols, T(0));
 }
 
-template <class T, class A, class L>
+/// One log_softmax row: max, sum of e^(z - max), then z - (max + log sum).
+template <class T, class A, bool Stream, class L>
 void log_softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcept {
+  if (visible <= register_row_max * L::width) {
+    register_row<T, A> row(load, visible);
+    const T m = row.max();
+    if (finite_max(m)) {
+      const xsimd::batch<T, A> c(m + std::log(row.template exp_sum<false>(m)));
+      row.store(y, [&](const auto& z) { return z - c; });
+      std::fill(y + visible, y + cols, -inf<T>);
+      return;
+    }
+  }
   const T m = row_max<T, A>(load, visible);
   switch (classify<T, A>(load, visible, m)) {
     case row_kind::normal:
-      row_shift<T, A>(load, visible, m + std::log(row_exp_sum<T, A, false>(load, visible, m, nullptr)), y);
+      row_shift<T, A, Stream>(load, visible, m + std::log(row_exp_sum<T, A, false>(load, visible, m, nullptr)), y);
       break;
     case row_kind::empty:
       std::fill(y, y + visible, -inf<T>);
@@ -721,6 +871,11 @@ void log_softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcep
 
 template <class T, class A, class L>
 T logsumexp_row(const L& load, index_t visible) noexcept {
+  if (visible <= register_row_max * L::width) {
+    register_row<T, A> row(load, visible);
+    const T m = row.max();
+    if (finite_max(m)) return m + std::log(row.template exp_sum<false>(m));
+  }
   const T m = row_max<T, A>(load, visible);
   switch (classify<T, A>(load, visible, m)) {
     case row_kind::normal:
@@ -733,6 +888,27 @@ T logsumexp_row(const L& load, index_t visible) noexcept {
       break;
   }
   return inf<T>;
+}
+
+/// Outputs at least this large (bytes written by one call) are written with non-temporal stores: they do not
+/// stay in cache anyway, and skipping the read-for-ownership of every output line cuts the memory traffic
+/// of a DRAM-bound softmax from 12 to 8 bytes per float element.
+/// (A variable only so that tests can lower it; not meant to be changed while kernels run.)
+inline std::size_t stream_min_bytes = std::size_t(16) << 20;
+
+template <class T>
+bool use_stream(index_t rows, index_t cols) noexcept {
+  return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols) * sizeof(T) >= stream_min_bytes;
+}
+
+/// Calls f(std::integral_constant<bool, stream>) so that callers instantiate both store modes.
+template <class F>
+void with_stream(bool stream, F&& f) {
+  if (stream) {
+    f(std::true_type{});
+  } else {
+    f(std::false_type{});
+  }
 }
 
 /// Calls f(loader) with the z_loader matching row `in`'s masks and the scale.
@@ -760,6 +936,151 @@ void with_loader(const row_inputs<T>& in, T scale, F&& f) {
   }
 }
 
+/// a b + c with one rounding (the accumulating backward passes).
+template <class T, class A>
+inline xsimd::batch<T, A> fmadd_acc(const xsimd::batch<T, A>& a, const xsimd::batch<T, A>& b,
+                                    const xsimd::batch<T, A>& c) noexcept {
+  return vmath::fmadd(a, b, c);
+}
+
+/// sum_j a_j b_j (Dot) or sum_j a_j over [0, n), in T with the chunked fold of row_exp_sum.
+template <class T, class A, bool Dot>
+T row_sum(const T* a, const T* b, index_t n) noexcept {
+  using B = xsimd::batch<T, A>;
+  constexpr index_t w = static_cast<index_t>(B::size);
+  auto term = [&](const B& acc, index_t j) {
+    return Dot ? vmath::fmadd(B::load_unaligned(a + j), B::load_unaligned(b + j), acc) : acc + B::load_unaligned(a + j);
+  };
+  B total(T(0));
+  index_t j = 0;
+  while (j + 4 * w <= n) {
+    B s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
+    const index_t stop = std::min(n, j + sum_chunk);
+    for (; j + 4 * w <= stop; j += 4 * w) {
+      s0 = term(s0, j);
+      s1 = term(s1, j + w);
+      s2 = term(s2, j + 2 * w);
+      s3 = term(s3, j + 3 * w);
+    }
+    total += (s0 + s1) + (s2 + s3);
+  }
+  for (; j + w <= n; j += w) total = term(total, j);
+  T sum = xsimd::hadd(total);
+  for (; j < n; ++j) sum = Dot ? std::fma(a[j], b[j], sum) : sum + a[j];
+  return sum;
+}
+
+/// dx_j (+)= y_j (dy_j - sum_k dy_k y_k) for one row.
+template <class T, class A, bool Stream, bool Accumulate>
+void softmax_backward_row(const T* y, const T* dy, T* dx, index_t n) noexcept {
+  using B = xsimd::batch<T, A>;
+  const B db(row_sum<T, A, true>(dy, y, n));
+  auto grad = [&](const B& yv, const B& dyv, const B& dxv) {
+    return Accumulate ? fmadd_acc(yv, dyv - db, dxv) : yv * (dyv - db);
+  };
+  write_row<T, A, Stream>(
+      dx, n,
+      [&](index_t j) {
+        return grad(B::load_unaligned(y + j), B::load_unaligned(dy + j),
+                    Accumulate ? B::load_unaligned(dx + j) : B(T(0)));
+      },
+      [&](index_t j, index_t count) {
+        return grad(vmath::load_partial<T, A>(y + j, count, T(0)), vmath::load_partial<T, A>(dy + j, count, T(0)),
+                    Accumulate ? vmath::load_partial<T, A>(dx + j, count, T(0)) : B(T(0)));
+      });
+}
+
+/// dx_j (+)= dy_j - e^(y_j) sum_k dy_k for one row (y = log_softmax output, so e^y uses the x <= 0 exp).
+template <class T, class A, bool Stream, bool Accumulate>
+void log_softmax_backward_row(const T* y, const T* dy, T* dx, index_t n) noexcept {
+  using B = xsimd::batch<T, A>;
+  const B sb(row_sum<T, A, false>(dy, nullptr, n));
+  auto grad = [&](const B& yv, const B& dyv, const B& dxv) {
+    const B g = vmath::fnmadd(simd::exp_nonpositive_ftz(yv), sb, dyv);
+    return Accumulate ? g + dxv : g;
+  };
+  write_row<T, A, Stream>(
+      dx, n,
+      [&](index_t j) {
+        return grad(B::load_unaligned(y + j), B::load_unaligned(dy + j),
+                    Accumulate ? B::load_unaligned(dx + j) : B(T(0)));
+      },
+      [&](index_t j, index_t count) {
+        return grad(vmath::load_partial<T, A>(y + j, count, T(0)), vmath::load_partial<T, A>(dy + j, count, T(0)),
+                    Accumulate ? vmath::load_partial<T, A>(dx + j, count, T(0)) : B(T(0)));
+      });
+}
+
+/// Calls f(stream, accumulate) as integral constants: non-temporal stores for large outputs that are
+/// overwritten; accumulation reads dx anyway, so it never streams.
+template <class T, class F>
+void backward_dispatch(index_t rows, index_t cols, bool accumulate, F&& f) {
+  if (accumulate) {
+    f(std::false_type{}, std::true_type{});
+  } else if (use_stream<T>(rows, cols)) {
+    f(std::true_type{}, std::false_type{});
+  } else {
+    f(std::false_type{}, std::false_type{});
+  }
+}
+
+/// One cross-entropy row: loss = max + log sum - x_t, gradient (softmax - onehot) f. Stream: the gradient is
+/// overwritten (not accumulated) and large, so e^(x - max) goes to scratch and the gradient is streamed.
+template <class T, class A, bool Stream>
+void cross_entropy_row(const T* xr, std::int64_t t, T* loss, T* gr, index_t cols, T f,
+                       const cross_entropy_options<T>& opt) noexcept {
+  if (t == opt.ignore_index) {
+    if (loss != nullptr) *loss = T(0);
+    if (gr != nullptr && !opt.accumulate) std::fill(gr, gr + cols, T(0));
+    return;
+  }
+  KEXUE_ASSERT(t >= 0 && t < cols);
+  const z_loader<T, A, false, false, false> load{xr, nullptr, nullptr, T(1)};
+  const T m = row_max<T, A>(load, cols);
+  const row_kind kind = classify<T, A>(load, cols, m);
+  if (kind == row_kind::normal) {
+    T s;
+    if (gr != nullptr && !opt.accumulate) {
+      T* e = Stream ? scratch<T>(cols) : gr;
+      s = row_exp_sum<T, A, true>(load, cols, m, e);
+      row_scale<T, A, Stream>(e, gr, cols, f / s);
+      gr[t] -= f;
+    } else {
+      s = row_exp_sum<T, A, false>(load, cols, m, nullptr);
+      if (gr != nullptr) {
+        row_exp_scale<T, A, true>(load, cols, m, f / s, gr);
+        gr[t] -= f;
+      }
+    }
+    if (loss != nullptr) *loss = (m + std::log(s)) - xr[t];
+    return;
+  }
+  // Special rows (NaN, or +inf logits) follow the twin's rules; an all -inf row has loss +inf.
+  const index_t k = kind == row_kind::pos_inf ? count_pos_inf<T>(load, cols) : 0;
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  if (loss != nullptr) {
+    if (kind == row_kind::nan) {
+      *loss = nan;
+    } else if (kind == row_kind::pos_inf) {
+      *loss = xr[t] == inf<T> ? std::log(T(k)) : inf<T>;
+    } else {
+      *loss = inf<T>;
+    }
+  }
+  if (gr != nullptr) {
+    for (index_t j = 0; j < cols; ++j) {
+      T p = T(0);
+      if (kind == row_kind::nan) {
+        p = nan;
+      } else if (kind == row_kind::pos_inf) {
+        p = xr[j] == inf<T> ? T(1) / T(k) : T(0);
+      }
+      const T g = (p - (j == t ? T(1) : T(0))) * f;
+      gr[j] = opt.accumulate ? gr[j] + g : g;
+    }
+  }
+}
+
 }  // namespace detail::softmax
 #endif  // KEXUE_USE_XSIMD
 
@@ -770,14 +1091,18 @@ void softmax_rows(const T* x, T* y, index_t rows, index_t cols, const softmax_op
   detail::softmax::check_options("softmax_rows", rows, cols, opt);
 #if KEXUE_USE_XSIMD
   using A = simd::default_arch;
-  const detail::softmax::row_addressing<T> row(x, cols, opt);
-  detail::softmax::for_rows(rows, cols, [&](index_t begin, index_t end) {
-    for (index_t r = begin; r < end; ++r) {
-      const auto in = row(r);
-      detail::softmax::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
-        detail::softmax::softmax_row<T, A>(load, in.visible, cols, y + r * cols);
-      });
-    }
+  namespace sm = detail::softmax;
+  const sm::row_addressing<T> row(x, cols, opt);
+  sm::with_stream(sm::use_stream<T>(rows, cols), [&](auto stream) {
+    sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
+      for (index_t r = begin; r < end; ++r) {
+        const auto in = row(r);
+        sm::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
+          sm::softmax_row<T, A, decltype(stream)::value>(load, in.visible, cols, y + r * cols);
+        });
+      }
+      if (stream) sm::stream_fence();
+    });
   });
 #else
   softmax_rows_reference(x, y, rows, cols, opt);
@@ -789,14 +1114,18 @@ void log_softmax_rows(const T* x, T* y, index_t rows, index_t cols, const softma
   detail::softmax::check_options("log_softmax_rows", rows, cols, opt);
 #if KEXUE_USE_XSIMD
   using A = simd::default_arch;
-  const detail::softmax::row_addressing<T> row(x, cols, opt);
-  detail::softmax::for_rows(rows, cols, [&](index_t begin, index_t end) {
-    for (index_t r = begin; r < end; ++r) {
-      const auto in = row(r);
-      detail::softmax::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
-        detail::softmax::log_softmax_row<T, A>(load, in.visible, cols, y + r * cols);
-      });
-    }
+  namespace sm = detail::softmax;
+  const sm::row_addressing<T> row(x, cols, opt);
+  sm::with_stream(sm::use_stream<T>(rows, cols), [&](auto stream) {
+    sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
+      for (index_t r = begin; r < end; ++r) {
+        const auto in = row(r);
+        sm::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
+          sm::log_softmax_row<T, A, decltype(stream)::value>(load, in.visible, cols, y + r * cols);
+        });
+      }
+      if (stream) sm::stream_fence();
+    });
   });
 #else
   log_softmax_rows_reference(x, y, rows, cols, opt);
@@ -825,43 +1154,15 @@ template <class T>
 void softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
   detail::softmax::check_sizes("softmax_backward_rows", rows, cols);
 #if KEXUE_USE_XSIMD
-  using B = simd::batch<T>;
-  constexpr index_t w = static_cast<index_t>(B::size);
-  detail::softmax::for_rows(rows, cols, [&](index_t begin, index_t end) {
-    for (index_t r = begin; r < end; ++r) {
-      const T* yr = y + r * cols;
-      const T* dyr = dy + r * cols;
-      T* dxr = dx + r * cols;
-      // dot = sum_j dy_j y_j, chunked like the forward sums.
-      B total(T(0));
-      index_t j = 0;
-      while (j + 4 * w <= cols) {
-        B s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
-        const index_t stop = std::min(cols, j + detail::softmax::sum_chunk);
-        for (; j + 4 * w <= stop; j += 4 * w) {
-          s0 = detail::vmath::fmadd(B::load_unaligned(dyr + j), B::load_unaligned(yr + j), s0);
-          s1 = detail::vmath::fmadd(B::load_unaligned(dyr + j + w), B::load_unaligned(yr + j + w), s1);
-          s2 = detail::vmath::fmadd(B::load_unaligned(dyr + j + 2 * w), B::load_unaligned(yr + j + 2 * w), s2);
-          s3 = detail::vmath::fmadd(B::load_unaligned(dyr + j + 3 * w), B::load_unaligned(yr + j + 3 * w), s3);
-        }
-        total += (s0 + s1) + (s2 + s3);
+  namespace sm = detail::softmax;
+  sm::backward_dispatch<T>(rows, cols, accumulate, [&](auto stream, auto acc) {
+    sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
+      for (index_t r = begin; r < end; ++r) {
+        sm::softmax_backward_row<T, simd::default_arch, decltype(stream)::value, decltype(acc)::value>(
+            y + r * cols, dy + r * cols, dx + r * cols, cols);
       }
-      for (; j + w <= cols; j += w)
-        total = detail::vmath::fmadd(B::load_unaligned(dyr + j), B::load_unaligned(yr + j), total);
-      T dot = xsimd::hadd(total);
-      for (; j < cols; ++j) dot = std::fma(dyr[j], yr[j], dot);
-      // dx_j = y_j (dy_j - dot)
-      const B db(dot);
-      j = 0;
-      for (; j + w <= cols; j += w) {
-        const B g = B::load_unaligned(yr + j) * (B::load_unaligned(dyr + j) - db);
-        (accumulate ? g + B::load_unaligned(dxr + j) : g).store_unaligned(dxr + j);
-      }
-      for (; j < cols; ++j) {
-        const T g = yr[j] * (dyr[j] - dot);
-        dxr[j] = accumulate ? dxr[j] + g : g;
-      }
-    }
+      if (stream) sm::stream_fence();
+    });
   });
 #else
   softmax_backward_rows_reference(y, dy, dx, rows, cols, accumulate);
@@ -872,47 +1173,15 @@ template <class T>
 void log_softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
   detail::softmax::check_sizes("log_softmax_backward_rows", rows, cols);
 #if KEXUE_USE_XSIMD
-  using B = simd::batch<T>;
-  constexpr index_t w = static_cast<index_t>(B::size);
-  detail::softmax::for_rows(rows, cols, [&](index_t begin, index_t end) {
-    for (index_t r = begin; r < end; ++r) {
-      const T* yr = y + r * cols;
-      const T* dyr = dy + r * cols;
-      T* dxr = dx + r * cols;
-      B total(T(0));
-      index_t j = 0;
-      while (j + 4 * w <= cols) {
-        B s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
-        const index_t stop = std::min(cols, j + detail::softmax::sum_chunk);
-        for (; j + 4 * w <= stop; j += 4 * w) {
-          s0 += B::load_unaligned(dyr + j);
-          s1 += B::load_unaligned(dyr + j + w);
-          s2 += B::load_unaligned(dyr + j + 2 * w);
-          s3 += B::load_unaligned(dyr + j + 3 * w);
-        }
-        total += (s0 + s1) + (s2 + s3);
+  namespace sm = detail::softmax;
+  sm::backward_dispatch<T>(rows, cols, accumulate, [&](auto stream, auto acc) {
+    sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
+      for (index_t r = begin; r < end; ++r) {
+        sm::log_softmax_backward_row<T, simd::default_arch, decltype(stream)::value, decltype(acc)::value>(
+            y + r * cols, dy + r * cols, dx + r * cols, cols);
       }
-      for (; j + w <= cols; j += w) total += B::load_unaligned(dyr + j);
-      T sum = xsimd::hadd(total);
-      for (; j < cols; ++j) sum += dyr[j];
-      // dx_j = dy_j - e^(y_j) sum
-      const B sb(sum);
-      j = 0;
-      for (; j + w <= cols; j += w) {
-        const B p = simd::exp_nonpositive_ftz(B::load_unaligned(yr + j));
-        const B g = detail::vmath::fnmadd(p, sb, B::load_unaligned(dyr + j));
-        (accumulate ? g + B::load_unaligned(dxr + j) : g).store_unaligned(dxr + j);
-      }
-      if (j < cols) {
-        alignas(64) T lanes[B::size] = {};
-        for (index_t k = 0; k < cols - j; ++k) lanes[k] = yr[j + k];
-        simd::exp_nonpositive_ftz(B::load_aligned(lanes)).store_aligned(lanes);
-        for (index_t k = 0; k < cols - j; ++k) {
-          const T g = std::fma(-lanes[k], sum, dyr[j + k]);
-          dxr[j + k] = accumulate ? dxr[j + k] + g : g;
-        }
-      }
-    }
+      if (stream) sm::stream_fence();
+    });
   });
 #else
   log_softmax_backward_rows_reference(y, dy, dx, rows, cols, accumulate);
@@ -926,64 +1195,18 @@ index_t cross_entropy_rows(const T* logits, const std::int64_t* target, T* loss,
   index_t counted = 0;
   for (index_t r = 0; r < rows; ++r) counted += target[r] != opt.ignore_index ? 1 : 0;
 #if KEXUE_USE_XSIMD
-  using A = simd::default_arch;
-  using namespace detail::softmax;
-  for_rows(rows, cols, [&](index_t begin, index_t end) {
-    for (index_t r = begin; r < end; ++r) {
-      const T* xr = logits + r * cols;
-      T* gr = grad != nullptr ? grad + r * cols : nullptr;
-      const std::int64_t t = target[r];
-      if (t == opt.ignore_index) {
-        if (loss != nullptr) loss[r] = T(0);
-        if (gr != nullptr && !opt.accumulate) std::fill(gr, gr + cols, T(0));
-        continue;
+  namespace sm = detail::softmax;
+  const bool stream = grad != nullptr && !opt.accumulate && sm::use_stream<T>(rows, cols);
+  sm::with_stream(stream, [&](auto streaming) {
+    sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
+      for (index_t r = begin; r < end; ++r) {
+        const T f = opt.grad_scale * (opt.grad_row_scale != nullptr ? opt.grad_row_scale[r] : T(1));
+        sm::cross_entropy_row<T, simd::default_arch, decltype(streaming)::value>(
+            logits + r * cols, target[r], loss != nullptr ? loss + r : nullptr,
+            grad != nullptr ? grad + r * cols : nullptr, cols, f, opt);
       }
-      KEXUE_ASSERT(t >= 0 && t < cols);
-      const T f = opt.grad_scale * (opt.grad_row_scale != nullptr ? opt.grad_row_scale[r] : T(1));
-      const z_loader<T, A, false, false, false> load{xr, nullptr, nullptr, T(1)};
-      const T m = row_max<T, A>(load, cols);
-      const row_kind kind = classify<T, A>(load, cols, m);
-      if (kind == row_kind::normal) {
-        T s;
-        if (gr != nullptr && !opt.accumulate) {
-          s = row_exp_sum<T, A, true>(load, cols, m, gr);
-          row_scale<T, A>(gr, cols, f / s);
-          gr[t] -= f;
-        } else {
-          s = row_exp_sum<T, A, false>(load, cols, m, nullptr);
-          if (gr != nullptr) {
-            row_exp_scale<T, A, true>(load, cols, m, f / s, gr);
-            gr[t] -= f;
-          }
-        }
-        if (loss != nullptr) loss[r] = (m + std::log(s)) - xr[t];
-        continue;
-      }
-      // Special rows (NaN, or +inf logits) follow the reference's rules; an all -inf row has loss +inf.
-      const index_t k = kind == row_kind::pos_inf ? count_pos_inf<T>(load, cols) : 0;
-      const T nan = std::numeric_limits<T>::quiet_NaN();
-      if (loss != nullptr) {
-        if (kind == row_kind::nan) {
-          loss[r] = nan;
-        } else if (kind == row_kind::pos_inf) {
-          loss[r] = xr[t] == inf<T> ? std::log(T(k)) : inf<T>;
-        } else {
-          loss[r] = inf<T>;
-        }
-      }
-      if (gr != nullptr) {
-        for (index_t j = 0; j < cols; ++j) {
-          T p = T(0);
-          if (kind == row_kind::nan) {
-            p = nan;
-          } else if (kind == row_kind::pos_inf) {
-            p = xr[j] == inf<T> ? T(1) / T(k) : T(0);
-          }
-          const T g = (p - (j == t ? T(1) : T(0))) * f;
-          gr[j] = opt.accumulate ? gr[j] + g : g;
-        }
-      }
-    }
+      if (streaming) sm::stream_fence();
+    });
   });
   return counted;
 #else

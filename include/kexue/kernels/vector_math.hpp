@@ -570,8 +570,80 @@ inline void split_log(const xsimd::batch<T, A>& x, xsimd::batch<T, A>& f, xsimd:
   f = m - B(T(1));
 }
 
-/// Loads up to one register of x with a tail shorter than the register padded by `pad`, applies f, stores
-/// the valid lanes. The main loop does two registers per iteration.
+/// Lanes [0, rest) set, for 0 <= rest <= register size.
+template <class T, class A>
+inline xsimd::batch_bool<T, A> first_lanes(index_t rest) noexcept {
+  using B = xsimd::batch<T, A>;
+  alignas(64) static constexpr T iota[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  static_assert(B::size <= 16, "first_lanes: registers of more than 16 lanes");
+  return B::load_aligned(iota) < B(T(rest));
+}
+
+/// The first `rest` (< register size) values at p, the other lanes `fill`; never reads past p + rest.
+/// Masked loads on AVX-512 and AVX2 (which do not fault on masked lanes), a copy elsewhere.
+template <class T, class A>
+inline xsimd::batch<T, A> load_partial(const T* p, index_t rest, T fill) noexcept {
+  using B = xsimd::batch<T, A>;
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, A>) {
+    const auto mask = static_cast<unsigned>((1u << rest) - 1u);
+    if constexpr (std::is_same_v<T, float>) {
+      return _mm512_mask_loadu_ps(B(fill), static_cast<__mmask16>(mask), p);
+    } else {
+      return _mm512_mask_loadu_pd(B(fill), static_cast<__mmask8>(mask), p);
+    }
+  } else
+#endif
+#if XSIMD_WITH_AVX2
+      if constexpr (std::is_base_of_v<xsimd::avx2, A>) {
+    const auto lanes = first_lanes<T, A>(rest);
+    if constexpr (std::is_same_v<T, float>) {
+      const B v = _mm256_maskload_ps(p, _mm256_castps_si256(lanes));
+      return xsimd::select(lanes, v, B(fill));
+    } else {
+      const B v = _mm256_maskload_pd(p, _mm256_castpd_si256(lanes));
+      return xsimd::select(lanes, v, B(fill));
+    }
+  } else
+#endif
+  {
+    alignas(64) T buffer[B::size];
+    for (index_t k = 0; k < static_cast<index_t>(B::size); ++k) buffer[k] = k < rest ? p[k] : fill;
+    return B::load_aligned(buffer);
+  }
+}
+
+/// Stores the first `rest` (< register size) lanes of v at p; writes nothing else.
+template <class T, class A>
+inline void store_partial(T* p, const xsimd::batch<T, A>& v, index_t rest) noexcept {
+#if XSIMD_WITH_AVX512F
+  if constexpr (std::is_base_of_v<xsimd::avx512f, A>) {
+    const auto mask = static_cast<unsigned>((1u << rest) - 1u);
+    if constexpr (std::is_same_v<T, float>) {
+      _mm512_mask_storeu_ps(p, static_cast<__mmask16>(mask), v);
+    } else {
+      _mm512_mask_storeu_pd(p, static_cast<__mmask8>(mask), v);
+    }
+  } else
+#endif
+#if XSIMD_WITH_AVX2
+      if constexpr (std::is_base_of_v<xsimd::avx2, A>) {
+    const auto lanes = first_lanes<T, A>(rest);
+    if constexpr (std::is_same_v<T, float>) {
+      _mm256_maskstore_ps(p, _mm256_castps_si256(lanes), v);
+    } else {
+      _mm256_maskstore_pd(p, _mm256_castpd_si256(lanes), v);
+    }
+  } else
+#endif
+  {
+    alignas(64) T buffer[xsimd::batch<T, A>::size];
+    v.store_aligned(buffer);
+    for (index_t k = 0; k < rest; ++k) p[k] = buffer[k];
+  }
+}
+
+/// y = f(x) over n values: two registers per iteration, then one, then a partial register (padded with 0).
 template <class T, class A, class F>
 inline void map_simd(const T* x, T* y, index_t n, F f) noexcept {
   using B = xsimd::batch<T, A>;
@@ -584,13 +656,7 @@ inline void map_simd(const T* x, T* y, index_t n, F f) noexcept {
     b.store_unaligned(y + i + w);
   }
   for (; i + w <= n; i += w) f(B::load_unaligned(x + i)).store_unaligned(y + i);
-  if (i < n) {
-    alignas(64) T buffer[B::size];
-    const index_t rest = n - i;
-    for (index_t k = 0; k < w; ++k) buffer[k] = k < rest ? x[i + k] : T(0);
-    f(B::load_aligned(buffer)).store_aligned(buffer);
-    for (index_t k = 0; k < rest; ++k) y[i + k] = buffer[k];
-  }
+  if (i < n) store_partial<T, A>(y + i, f(load_partial<T, A>(x + i, n - i, T(0))), n - i);
 }
 
 }  // namespace detail::vmath
