@@ -9,6 +9,7 @@
 #include <kexue/core/eigen.hpp>
 #include <kexue/core/tensor.hpp>
 #include <kexue/detail/elementwise.hpp>
+#include <kexue/kernels/vector_math.hpp>
 #include <kexue/ops/arithmetic.hpp>
 
 namespace kexue {
@@ -38,14 +39,14 @@ tensor<T> record_unary(const char* name, const tensor<T>& x, tensor<T> out, Deri
 template <class T>
 tensor<T> exp(const tensor<T>& x) {
   auto out = tensor<T>::empty(x.shape());
-  as_array(out) = as_array(x).exp();
+  vexp(x.data(), out.data(), x.numel());  // SIMD, a few ulp; exp(−inf) = 0 exactly
   return detail::record_unary<T>("exp", x, out, [](const tensor<T>&, const tensor<T>& y) { return y; });
 }
 /// Natural logarithm (−inf at 0, NaN below). Gradient: g/x.
 template <class T>
 tensor<T> log(const tensor<T>& x) {
   auto out = tensor<T>::empty(x.shape());
-  as_array(out) = as_array(x).log();
+  vlog(x.data(), out.data(), x.numel());
   return autograd::record<T>("log", out, {x}, [x](auto) {
     return [x](const tensor<T>& g) { return std::vector<tensor<T>>{div(g, x)}; };
   });
@@ -53,7 +54,8 @@ tensor<T> log(const tensor<T>& x) {
 /// log(1 + x), accurate for small x. Gradient: g/(1 + x).
 template <class T>
 tensor<T> log1p(const tensor<T>& x) {
-  auto out = detail::map_unary<T>(x, [](T v) { return std::log1p(v); });
+  auto out = tensor<T>::empty(x.shape());
+  vlog1p(x.data(), out.data(), x.numel());
   return autograd::record<T>("log1p", out, {x}, [x](auto) {
     return [x](const tensor<T>& g) { return std::vector<tensor<T>>{div(g, add_scalar(x, T(1)))}; };
   });
@@ -61,7 +63,8 @@ tensor<T> log1p(const tensor<T>& x) {
 /// e^x − 1, accurate for small x. Gradient: g·(y + 1).
 template <class T>
 tensor<T> expm1(const tensor<T>& x) {
-  auto out = detail::map_unary<T>(x, [](T v) { return std::expm1(v); });
+  auto out = tensor<T>::empty(x.shape());
+  vexpm1(x.data(), out.data(), x.numel());
   return detail::record_unary<T>("expm1", x, out,
                                  [](const tensor<T>&, const tensor<T>& y) { return add_scalar(y, T(1)); });
 }
@@ -124,7 +127,8 @@ tensor<T> cos(const tensor<T>& x) {
 /// Error function. Gradient: g·2/√π·e^(−x²).
 template <class T>
 tensor<T> erf(const tensor<T>& x) {
-  auto out = detail::map_unary<T>(x, [](T v) { return std::erf(v); });
+  auto out = tensor<T>::empty(x.shape());
+  verf(x.data(), out.data(), x.numel());
   return detail::record_unary<T>("erf", x, out, [](const tensor<T>& in, const tensor<T>&) {
     constexpr T two_over_sqrt_pi = T(1.1283791670955125738961589031215452);
     return mul_scalar(exp(neg(mul(in, in))), two_over_sqrt_pi);
