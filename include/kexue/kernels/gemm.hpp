@@ -477,8 +477,9 @@ bool gemm_tiny(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
 
 // ~~~ implementation: splitting across threads ~~~
 
-/// Below this many multiply-adds per thread, a thread costs more to start than it saves.
-inline constexpr index_t gemm_min_fma_per_thread = index_t(1) << 16;
+/// Below this many multiply-adds per thread (~5 microseconds of work), starting and joining a thread
+/// (1-2 microseconds on an idle machine, far more on a busy one) costs more than it saves.
+inline constexpr index_t gemm_min_fma_per_thread = index_t(1) << 19;
 
 /// A grid of tasks over C: rows split in `row_parts`, columns in `col_parts`, in units of whole tiles.
 struct gemm_split {
