@@ -542,9 +542,32 @@ bool row_has_nan(const L& load, index_t n) noexcept {
   return j < n && xsimd::any(xsimd::isnan(load.tail(j, n - j)));
 }
 
+/// Addresses of the next row, touched (prefetched into L2) while this row computes, so that fetching it
+/// overlaps the arithmetic instead of following it. Null members are skipped.
+struct next_row {
+  const void* read0 = nullptr;
+  const void* read1 = nullptr;
+  void* write = nullptr;
+};
+
+/// Prefetches `bytes` bytes from offset `at` (bytes) of each pointer of `next`.
+template <index_t Bytes>
+inline void prefetch_next(const next_row& next, std::size_t at) noexcept {
+#if defined(__GNUC__)
+  for (index_t k = 0; k < Bytes; k += 64) {
+    if (next.read0 != nullptr) __builtin_prefetch(static_cast<const char*>(next.read0) + at + k, 0, 2);
+    if (next.read1 != nullptr) __builtin_prefetch(static_cast<const char*>(next.read1) + at + k, 0, 2);
+    if (next.write != nullptr) __builtin_prefetch(static_cast<char*>(next.write) + at + k, 1, 2);
+  }
+#else
+  (void)next;
+  (void)at;
+#endif
+}
+
 /// sum_j e^(z_j - m) over [0, n); with Store, also writes each term to y. In T, with the chunked fold.
 template <class T, class A, bool Store, class L>
-T row_exp_sum(const L& load, index_t n, T m, T* y) noexcept {
+T row_exp_sum(const L& load, index_t n, T m, T* y, const next_row& next = {}) noexcept {
   using B = xsimd::batch<T, A>;
   constexpr index_t w = L::width;
   const B mb(m);
@@ -554,6 +577,7 @@ T row_exp_sum(const L& load, index_t n, T m, T* y) noexcept {
     B s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
     const index_t stop = std::min(n, j + sum_chunk);
     for (; j + 4 * w <= stop; j += 4 * w) {
+      prefetch_next<4 * w * sizeof(T)>(next, static_cast<std::size_t>(j) * sizeof(T));
       const B e0 = simd::exp_nonpositive_ftz(load(j) - mb);
       const B e1 = simd::exp_nonpositive_ftz(load(j + w) - mb);
       const B e2 = simd::exp_nonpositive_ftz(load(j + 2 * w) - mb);
@@ -802,7 +826,7 @@ bool finite_max(T m) noexcept {
 /// One softmax row: max, then e^(z - max) stored and summed, then scaled by 1 / sum. With Stream the
 /// exponentials go to a per-thread scratch row and the scaled values to y with non-temporal stores.
 template <class T, class A, bool Stream, class L>
-void softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcept {
+void softmax_row(const L& load, index_t visible, index_t cols, T* y, const next_row& next = {}) noexcept {
   if (visible <= register_row_max * L::width) {
     register_row<T, A> row(load, visible);
     const T m = row.max();
@@ -817,7 +841,7 @@ void softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcept {
   switch (classify<T, A>(load, visible, m)) {
     case row_kind::normal: {
       T* e = Stream ? scratch<T>(visible) : y;
-      const T s = row_exp_sum<T, A, true>(load, visible, m, e);
+      const T s = row_exp_sum<T, A, true>(load, visible, m, e, next);
       row_scale<T, A, Stream>(e, y, visible, T(1) / s);
       break;
     }
@@ -838,7 +862,7 @@ void softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcept {
 
 /// One log_softmax row: max, sum of e^(z - max), then z - (max + log sum).
 template <class T, class A, bool Stream, class L>
-void log_softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcept {
+void log_softmax_row(const L& load, index_t visible, index_t cols, T* y, const next_row& next = {}) noexcept {
   if (visible <= register_row_max * L::width) {
     register_row<T, A> row(load, visible);
     const T m = row.max();
@@ -852,7 +876,8 @@ void log_softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcep
   const T m = row_max<T, A>(load, visible);
   switch (classify<T, A>(load, visible, m)) {
     case row_kind::normal:
-      row_shift<T, A, Stream>(load, visible, m + std::log(row_exp_sum<T, A, false>(load, visible, m, nullptr)), y);
+      row_shift<T, A, Stream>(load, visible, m + std::log(row_exp_sum<T, A, false>(load, visible, m, nullptr, next)),
+                              y);
       break;
     case row_kind::empty:
       std::fill(y, y + visible, -inf<T>);
@@ -870,7 +895,7 @@ void log_softmax_row(const L& load, index_t visible, index_t cols, T* y) noexcep
 }
 
 template <class T, class A, class L>
-T logsumexp_row(const L& load, index_t visible) noexcept {
+T logsumexp_row(const L& load, index_t visible, const next_row& next = {}) noexcept {
   if (visible <= register_row_max * L::width) {
     register_row<T, A> row(load, visible);
     const T m = row.max();
@@ -879,7 +904,7 @@ T logsumexp_row(const L& load, index_t visible) noexcept {
   const T m = row_max<T, A>(load, visible);
   switch (classify<T, A>(load, visible, m)) {
     case row_kind::normal:
-      return m + std::log(row_exp_sum<T, A, false>(load, visible, m, nullptr));
+      return m + std::log(row_exp_sum<T, A, false>(load, visible, m, nullptr, next));
     case row_kind::empty:
       return -inf<T>;
     case row_kind::nan:
@@ -888,6 +913,29 @@ T logsumexp_row(const L& load, index_t visible) noexcept {
       break;
   }
   return inf<T>;
+}
+
+/// The next row's x (and y to be written, unless null) when row r + 1 is in this chunk [.., end).
+template <class T>
+next_row next_of(index_t r, index_t end, index_t cols, const T* x, T* y) noexcept {
+  next_row next;
+  if (r + 1 < end) {
+    next.read0 = x + (r + 1) * cols;
+    if (y != nullptr) next.write = y + (r + 1) * cols;
+  }
+  return next;
+}
+
+/// The next row of y, dy (and dx to be written, unless null) when row r + 1 is in this chunk.
+template <class T>
+next_row next_backward(index_t r, index_t end, index_t cols, const T* y, const T* dy, T* dx) noexcept {
+  next_row next;
+  if (r + 1 < end) {
+    next.read0 = y + (r + 1) * cols;
+    next.read1 = dy + (r + 1) * cols;
+    if (dx != nullptr) next.write = dx + (r + 1) * cols;
+  }
+  return next;
 }
 
 /// Outputs at least this large (bytes written by one call) are written with non-temporal stores: they do not
@@ -945,7 +993,7 @@ inline xsimd::batch<T, A> fmadd_acc(const xsimd::batch<T, A>& a, const xsimd::ba
 
 /// sum_j a_j b_j (Dot) or sum_j a_j over [0, n), in T with the chunked fold of row_exp_sum.
 template <class T, class A, bool Dot>
-T row_sum(const T* a, const T* b, index_t n) noexcept {
+T row_sum(const T* a, const T* b, index_t n, const next_row& next = {}) noexcept {
   using B = xsimd::batch<T, A>;
   constexpr index_t w = static_cast<index_t>(B::size);
   auto term = [&](const B& acc, index_t j) {
@@ -957,6 +1005,7 @@ T row_sum(const T* a, const T* b, index_t n) noexcept {
     B s0(T(0)), s1(T(0)), s2(T(0)), s3(T(0));
     const index_t stop = std::min(n, j + sum_chunk);
     for (; j + 4 * w <= stop; j += 4 * w) {
+      prefetch_next<4 * w * sizeof(T)>(next, static_cast<std::size_t>(j) * sizeof(T));
       s0 = term(s0, j);
       s1 = term(s1, j + w);
       s2 = term(s2, j + 2 * w);
@@ -972,9 +1021,9 @@ T row_sum(const T* a, const T* b, index_t n) noexcept {
 
 /// dx_j (+)= y_j (dy_j - sum_k dy_k y_k) for one row.
 template <class T, class A, bool Stream, bool Accumulate>
-void softmax_backward_row(const T* y, const T* dy, T* dx, index_t n) noexcept {
+void softmax_backward_row(const T* y, const T* dy, T* dx, index_t n, const next_row& next = {}) noexcept {
   using B = xsimd::batch<T, A>;
-  const B db(row_sum<T, A, true>(dy, y, n));
+  const B db(row_sum<T, A, true>(dy, y, n, next));
   auto grad = [&](const B& yv, const B& dyv, const B& dxv) {
     return Accumulate ? fmadd_acc(yv, dyv - db, dxv) : yv * (dyv - db);
   };
@@ -992,9 +1041,9 @@ void softmax_backward_row(const T* y, const T* dy, T* dx, index_t n) noexcept {
 
 /// dx_j (+)= dy_j - e^(y_j) sum_k dy_k for one row (y = log_softmax output, so e^y uses the x <= 0 exp).
 template <class T, class A, bool Stream, bool Accumulate>
-void log_softmax_backward_row(const T* y, const T* dy, T* dx, index_t n) noexcept {
+void log_softmax_backward_row(const T* y, const T* dy, T* dx, index_t n, const next_row& next = {}) noexcept {
   using B = xsimd::batch<T, A>;
-  const B sb(row_sum<T, A, false>(dy, nullptr, n));
+  const B sb(row_sum<T, A, false>(dy, nullptr, n, next));
   auto grad = [&](const B& yv, const B& dyv, const B& dxv) {
     const B g = vmath::fnmadd(simd::exp_nonpositive_ftz(yv), sb, dyv);
     return Accumulate ? g + dxv : g;
@@ -1028,7 +1077,7 @@ void backward_dispatch(index_t rows, index_t cols, bool accumulate, F&& f) {
 /// overwritten (not accumulated) and large, so e^(x - max) goes to scratch and the gradient is streamed.
 template <class T, class A, bool Stream>
 void cross_entropy_row(const T* xr, std::int64_t t, T* loss, T* gr, index_t cols, T f,
-                       const cross_entropy_options<T>& opt) noexcept {
+                       const cross_entropy_options<T>& opt, const next_row& next = {}) noexcept {
   if (t == opt.ignore_index) {
     if (loss != nullptr) *loss = T(0);
     if (gr != nullptr && !opt.accumulate) std::fill(gr, gr + cols, T(0));
@@ -1042,11 +1091,11 @@ void cross_entropy_row(const T* xr, std::int64_t t, T* loss, T* gr, index_t cols
     T s;
     if (gr != nullptr && !opt.accumulate) {
       T* e = Stream ? scratch<T>(cols) : gr;
-      s = row_exp_sum<T, A, true>(load, cols, m, e);
+      s = row_exp_sum<T, A, true>(load, cols, m, e, next);
       row_scale<T, A, Stream>(e, gr, cols, f / s);
       gr[t] -= f;
     } else {
-      s = row_exp_sum<T, A, false>(load, cols, m, nullptr);
+      s = row_exp_sum<T, A, false>(load, cols, m, nullptr, next);
       if (gr != nullptr) {
         row_exp_scale<T, A, true>(load, cols, m, f / s, gr);
         gr[t] -= f;
@@ -1098,7 +1147,8 @@ void softmax_rows(const T* x, T* y, index_t rows, index_t cols, const softmax_op
       for (index_t r = begin; r < end; ++r) {
         const auto in = row(r);
         sm::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
-          sm::softmax_row<T, A, decltype(stream)::value>(load, in.visible, cols, y + r * cols);
+          sm::softmax_row<T, A, decltype(stream)::value>(load, in.visible, cols, y + r * cols,
+                                                         sm::next_of(r, end, cols, x, stream ? nullptr : y));
         });
       }
       if (stream) sm::stream_fence();
@@ -1121,7 +1171,8 @@ void log_softmax_rows(const T* x, T* y, index_t rows, index_t cols, const softma
       for (index_t r = begin; r < end; ++r) {
         const auto in = row(r);
         sm::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
-          sm::log_softmax_row<T, A, decltype(stream)::value>(load, in.visible, cols, y + r * cols);
+          sm::log_softmax_row<T, A, decltype(stream)::value>(load, in.visible, cols, y + r * cols,
+                                                             sm::next_of(r, end, cols, x, stream ? nullptr : y));
         });
       }
       if (stream) sm::stream_fence();
@@ -1141,8 +1192,10 @@ void logsumexp_rows(const T* x, T* out, index_t rows, index_t cols, const softma
   detail::softmax::for_rows(rows, cols, [&](index_t begin, index_t end) {
     for (index_t r = begin; r < end; ++r) {
       const auto in = row(r);
-      detail::softmax::with_loader<T, A>(
-          in, opt.scale, [&](const auto& load) { out[r] = detail::softmax::logsumexp_row<T, A>(load, in.visible); });
+      detail::softmax::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
+        out[r] = detail::softmax::logsumexp_row<T, A>(load, in.visible,
+                                                      detail::softmax::next_of<T>(r, end, cols, x, nullptr));
+      });
     }
   });
 #else
@@ -1159,7 +1212,8 @@ void softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t
     sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
       for (index_t r = begin; r < end; ++r) {
         sm::softmax_backward_row<T, simd::default_arch, decltype(stream)::value, decltype(acc)::value>(
-            y + r * cols, dy + r * cols, dx + r * cols, cols);
+            y + r * cols, dy + r * cols, dx + r * cols, cols,
+            sm::next_backward(r, end, cols, y, dy, stream ? nullptr : dx));
       }
       if (stream) sm::stream_fence();
     });
@@ -1178,7 +1232,8 @@ void log_softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, ind
     sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
       for (index_t r = begin; r < end; ++r) {
         sm::log_softmax_backward_row<T, simd::default_arch, decltype(stream)::value, decltype(acc)::value>(
-            y + r * cols, dy + r * cols, dx + r * cols, cols);
+            y + r * cols, dy + r * cols, dx + r * cols, cols,
+            sm::next_backward(r, end, cols, y, dy, stream ? nullptr : dx));
       }
       if (stream) sm::stream_fence();
     });
@@ -1203,7 +1258,8 @@ index_t cross_entropy_rows(const T* logits, const std::int64_t* target, T* loss,
         const T f = opt.grad_scale * (opt.grad_row_scale != nullptr ? opt.grad_row_scale[r] : T(1));
         sm::cross_entropy_row<T, simd::default_arch, decltype(streaming)::value>(
             logits + r * cols, target[r], loss != nullptr ? loss + r : nullptr,
-            grad != nullptr ? grad + r * cols : nullptr, cols, f, opt);
+            grad != nullptr ? grad + r * cols : nullptr, cols, f, opt,
+            sm::next_of(r, end, cols, logits, grad != nullptr && !streaming ? grad : nullptr));
       }
       if (streaming) sm::stream_fence();
     });
