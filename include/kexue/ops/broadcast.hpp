@@ -2,6 +2,8 @@
 // expand (broadcast to a shape, materialised) and sum_to (its adjoint: sum over broadcast axes).
 #pragma once
 
+#include <Eigen/Core>
+
 #include <kexue/autograd/node.hpp>
 #include <kexue/core/shape.hpp>
 #include <kexue/core/tensor.hpp>
@@ -59,9 +61,9 @@ tensor<T> sum_to(const tensor<T>& x, const shape& target) {
     T* p = dst + off[0];
     const T* q = src + o;
     if (inner[0] == 0) {
-      T acc = T(0);
-      for (index_t i = 0; i < len; ++i) acc += q[i];
-      *p += acc;
+      // A contiguous run summed into one element: Eigen's reduction keeps several SIMD accumulators, so
+      // the sum runs at memory speed instead of waiting on one scalar add chain.
+      *p += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(q, len).sum();
     } else {
       for (index_t i = 0; i < len; ++i) p[i * inner[0]] += q[i];
     }
