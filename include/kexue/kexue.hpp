@@ -38,6 +38,11 @@
 #include <kexue/ops/compare.hpp>
 #include <kexue/ops/activation.hpp>
 #include <kexue/ops/softmax.hpp>
+#include <kexue/ops/reduce_minmax.hpp>
+#include <kexue/ops/reduce_stats.hpp>
+#include <kexue/ops/cumsum.hpp>
+#include <kexue/ops/topk.hpp>
+#include <kexue/ops/linalg.hpp>
 #include <kexue/ops/permute.hpp>
 #include <kexue/ops/slice.hpp>
 #include <kexue/ops/index.hpp>
