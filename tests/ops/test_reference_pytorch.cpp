@@ -14,18 +14,23 @@
 #include <kexue/ops/arithmetic.hpp>
 #include <kexue/ops/broadcast.hpp>
 #include <kexue/ops/compare.hpp>
+#include <kexue/ops/cumsum.hpp>
 #include <kexue/ops/embedding.hpp>
 #include <kexue/ops/index.hpp>
 #include <kexue/ops/join.hpp>
+#include <kexue/ops/linalg.hpp>
 #include <kexue/ops/math.hpp>
 #include <kexue/ops/matmul.hpp>
 #include <kexue/ops/normalize.hpp>
 #include <kexue/ops/one_hot.hpp>
 #include <kexue/ops/permute.hpp>
 #include <kexue/ops/reduce.hpp>
+#include <kexue/ops/reduce_minmax.hpp>
+#include <kexue/ops/reduce_stats.hpp>
 #include <kexue/ops/repeat.hpp>
 #include <kexue/ops/slice.hpp>
 #include <kexue/ops/softmax.hpp>
+#include <kexue/ops/topk.hpp>
 
 #include "support/tensor_checks.hpp"
 
@@ -130,6 +135,15 @@ std::vector<std::string> numbered_outputs(int n) {
   for (int i = 0; i < n; ++i) names.push_back("out." + std::to_string(i));
   return names;
 }
+/// A values/indices pair (max_with_indices, topk) as the outputs "out.values", "out.indices".
+template <class F>
+case_function values_and_indices(F f) {
+  return [f](const tensors& v) {
+    const auto r = f(v[0]);
+    return tensors{r.values, r.indices.template to<double>()};
+  };
+}
+const std::vector<std::string> values_indices_outputs = {"out.values", "out.indices"};
 
 }  // namespace
 
@@ -220,6 +234,59 @@ TEST_SUITE("ops.reference_pytorch") {
                binary([](auto a, auto b) { return kexue::less_equal(a, b).template to<double>(); }));
   }
 
+  TEST_CASE("max, min, argmax and argmin over axes match pytorch") {
+    const reference_file file("reduce_minmax");
+    check_case(file, "max_all", {"x"}, unary([](auto x) { return kexue::max(x); }));
+    check_case(file, "max_axes02", {"x"}, unary([](auto x) { return kexue::max(x, {0, 2}); }));
+    check_case(file, "max_axis1_keepdim", {"x"}, unary([](auto x) { return kexue::max(x, {1}, true); }));
+    check_case(file, "min_axis_neg1", {"x"}, unary([](auto x) { return kexue::min(x, {-1}); }));
+    check_case(file, "min_axes01_keepdim", {"x"}, unary([](auto x) { return kexue::min(x, {0, 1}, true); }));
+    check_case(file, "max_with_indices_axis1", {"x"},
+               values_and_indices([](auto x) { return kexue::max_with_indices(x, 1); }), values_indices_outputs);
+    check_case(file, "min_with_indices_axis0_keepdim", {"x"},
+               values_and_indices([](auto x) { return kexue::min_with_indices(x, 0, true); }), values_indices_outputs);
+    check_case(file, "argmax_axis_neg1", {"x"},
+               unary([](auto x) { return kexue::argmax(x, -1).template to<double>(); }));
+    check_case(file, "argmax_axis0_keepdim", {"x"},
+               unary([](auto x) { return kexue::argmax(x, 0, true).template to<double>(); }));
+    check_case(file, "argmin_axis1", {"x"}, unary([](auto x) { return kexue::argmin(x, 1).template to<double>(); }));
+  }
+
+  TEST_CASE("var, stddev and norm match pytorch") {
+    const reference_file file("reduce_stats");
+    check_case(file, "var_all_unbiased", {"x"}, unary([](auto x) { return kexue::var(x, {}, true); }));
+    check_case(file, "var_axis1_biased", {"x"}, unary([](auto x) { return kexue::var(x, {1}, false); }));
+    check_case(file, "var_axes02_unbiased_keepdim", {"x"}, unary([](auto x) {
+                 return kexue::var(x, {0, 2}, true, true);
+               }));
+    check_case(file, "std_axis_neg1_unbiased", {"x"}, unary([](auto x) { return kexue::stddev(x, {-1}, true); }));
+    check_case(file, "std_all_biased", {"x"}, unary([](auto x) { return kexue::stddev(x, {}, false); }));
+    check_case(file, "std_axis0_biased_keepdim", {"x"},
+               unary([](auto x) { return kexue::stddev(x, {0}, false, true); }));
+    check_case(file, "norm_all", {"x"}, unary([](auto x) { return kexue::norm(x); }));
+    check_case(file, "norm_axis_neg1", {"x"}, unary([](auto x) { return kexue::norm(x, 2, {-1}); }));
+    check_case(file, "norm_axes01_keepdim", {"x"}, unary([](auto x) { return kexue::norm(x, 2, {0, 1}, true); }));
+    check_case(file, "norm_p1_axis1", {"x"}, unary([](auto x) { return kexue::norm(x, 1, {1}); }));
+    check_case(file, "norm_p3_axis_neg1", {"x"}, unary([](auto x) { return kexue::norm(x, 3, {-1}); }));
+  }
+
+  TEST_CASE("cumsum matches pytorch") {
+    const reference_file file("cumsum");
+    check_case(file, "cumsum_axis1", {"x"}, unary([](auto x) { return kexue::cumsum(x, 1); }));
+    check_case(file, "cumsum_axis0", {"x"}, unary([](auto x) { return kexue::cumsum(x, 0); }));
+    check_case(file, "cumsum_axis_neg2_rank3", {"x"}, unary([](auto x) { return kexue::cumsum(x, -2); }));
+  }
+
+  TEST_CASE("topk matches pytorch") {
+    const reference_file file("topk");
+    check_case(file, "topk_largest_last", {"x"}, values_and_indices([](auto x) { return kexue::topk(x, 2, -1); }),
+               values_indices_outputs);
+    check_case(file, "topk_smallest_axis0", {"x"},
+               values_and_indices([](auto x) { return kexue::topk(x, 3, 0, false); }), values_indices_outputs);
+    check_case(file, "topk_rank3_axis1", {"x"}, values_and_indices([](auto x) { return kexue::topk(x, 2, 1); }),
+               values_indices_outputs);
+  }
+
   TEST_CASE("permute and transpose match pytorch") {
     const reference_file file("permute");
     check_case(file, "permute_201", {"x"}, unary([](auto x) { return kexue::permute(x, {2, 0, 1}); }));
@@ -289,6 +356,37 @@ TEST_SUITE("ops.reference_pytorch") {
     check_case(file, "tile_short_reps", {"x"}, unary([](auto x) { return kexue::tile(x, {2}); }));
     check_case(file, "repeat_interleave_axis1", {"x"}, unary([](auto x) { return kexue::repeat_interleave(x, 2, 1); }));
     check_case(file, "repeat_new_axes", {"x"}, unary([](auto x) { return kexue::repeat(x, {2, 1, 2}); }));
+  }
+
+  TEST_CASE("det, logdet, inverse, trace, matrix_exp, singular values and eigenvalues match pytorch") {
+    // Eigen's LU, SVD and symmetric eigensolver are not LAPACK's, but on these well-conditioned inputs
+    // (condition numbers below ~10, separated singular values and eigenvalues) they agree to 1e-10 too.
+    const reference_file file("linalg");
+    const auto det = unary([](auto x) { return kexue::det(x); });
+    check_case(file, "det_3x3", {"x"}, det);
+    check_case(file, "det_batched", {"x"}, det);
+    const auto logdet = unary([](auto x) { return kexue::logdet(x); });
+    check_case(file, "logdet_spd", {"x"}, logdet);
+    check_case(file, "logdet_general", {"x"}, logdet);
+    check_case(file, "slogdet", {"x"},
+               [](const tensors& v) {
+                 const auto r = kexue::slogdet(v[0]);
+                 return tensors{r.sign, r.logabsdet};
+               },
+               {"out.sign", "out.logabsdet"});
+    const auto inverse = unary([](auto x) { return kexue::inverse(x); });
+    check_case(file, "inverse_3x3", {"x"}, inverse);
+    check_case(file, "inverse_batched", {"x"}, inverse);
+    const auto trace = unary([](auto x) { return kexue::trace(x); });
+    check_case(file, "trace", {"x"}, trace);
+    check_case(file, "trace_rectangular", {"x"}, trace);
+    const auto matrix_exp = unary([](auto x) { return kexue::matrix_exp(x); });
+    check_case(file, "matrix_exp", {"x"}, matrix_exp);
+    check_case(file, "matrix_exp_batched", {"x"}, matrix_exp);
+    const auto singular_values = unary([](auto x) { return kexue::svd(x).S; });
+    check_case(file, "svd_values", {"x"}, singular_values);
+    check_case(file, "svd_values_wide", {"x"}, singular_values);
+    check_case(file, "eigh_values", {"x"}, unary([](auto x) { return kexue::eigh(x).eigenvalues; }));
   }
 
   TEST_CASE("activations match pytorch, including saturated inputs") {
