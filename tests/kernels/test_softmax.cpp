@@ -613,6 +613,23 @@ TEST_SUITE("kernels.softmax") {
     T* yo = y.data() + 1;
     kexue::softmax_rows(x.data(), yo, rows, cols);
     same_rows(yo, [&](index_t r, T* out) { kexue::softmax_rows(x.data() + r * cols, out, 1, cols); });
+    {  // causal rows of 101..137 visible keys (short register rows and long ones mixed), and special rows
+      std::vector<T> xs = x;
+      xs[5 * cols + 7] = std::numeric_limits<T>::quiet_NaN();
+      std::fill(xs.begin() + 6 * cols, xs.begin() + 7 * cols, -std::numeric_limits<T>::infinity());
+      xs[8 * cols + 3] = std::numeric_limits<T>::infinity();
+      kexue::softmax_options<T> causal;
+      causal.causal = true;
+      causal.causal_rows = rows;
+      causal.causal_offset = 100;
+      kexue::softmax_rows(xs.data(), yo, rows, cols, causal);
+      same_rows(yo, [&](index_t r, T* out) {
+        kexue::softmax_options<T> one = causal;
+        one.causal_rows = 1;
+        one.causal_offset = r + 100;
+        kexue::softmax_rows(xs.data() + r * cols, out, 1, cols, one);
+      });
+    }
     kexue::log_softmax_rows(x.data(), yo, rows, cols);
     same_rows(yo, [&](index_t r, T* out) { kexue::log_softmax_rows(x.data() + r * cols, out, 1, cols); });
     std::vector<T> p(n);

@@ -197,6 +197,12 @@ inline void check_sizes(const char* op, index_t rows, index_t cols) {
   KEXUE_CHECK(rows >= 0 && cols >= 0, value_error, op, "sizes must be non-negative (rows ", rows, ", cols ", cols, ")");
 }
 
+/// Outputs at least this large (bytes written by one call) are written with non-temporal stores: they do not
+/// stay in cache anyway, and skipping the read-for-ownership of every output line cuts the memory traffic
+/// of a DRAM-bound softmax from 12 to 8 bytes per float element.
+/// (A variable only so that tests can lower it; not meant to be changed while kernels run.)
+inline std::size_t stream_min_bytes = std::size_t(16) << 20;
+
 /// Runs body(row_begin, row_end) over [0, rows), in parallel when there is enough work (~64K elements a chunk).
 template <class F>
 void for_rows(index_t rows, index_t cols, F&& body) {
@@ -565,9 +571,15 @@ inline void prefetch_next(const next_row& next, std::size_t at) noexcept {
 #endif
 }
 
+/// Work interleaved with a row pass, one step per register the pass handles (default: none).
+struct no_side_work {
+  void step() noexcept {}
+};
+
 /// sum_j e^(z_j - m) over [0, n); with Store, also writes each term to y. In T, with the chunked fold.
-template <class T, class A, bool Store, class L>
-T row_exp_sum(const L& load, index_t n, T m, T* y, const next_row& next = {}) noexcept {
+/// side.step() runs once per register (to overlap other stores with this arithmetic).
+template <class T, class A, bool Store, class L, class Side = no_side_work>
+T row_exp_sum(const L& load, index_t n, T m, T* y, const next_row& next = {}, Side&& side = Side{}) noexcept {
   using B = xsimd::batch<T, A>;
   constexpr index_t w = L::width;
   const B mb(m);
@@ -592,6 +604,10 @@ T row_exp_sum(const L& load, index_t n, T m, T* y, const next_row& next = {}) no
       s1 += e1;
       s2 += e2;
       s3 += e3;
+      side.step();
+      side.step();
+      side.step();
+      side.step();
     }
     total += (s0 + s1) + (s2 + s3);
   }
@@ -600,11 +616,13 @@ T row_exp_sum(const L& load, index_t n, T m, T* y, const next_row& next = {}) no
     const B e = simd::exp_nonpositive_ftz(load(j) - mb);
     if constexpr (Store) e.store_unaligned(y + j);
     s += e;
+    side.step();
   }
   if (j < n) {
     const B e = simd::exp_nonpositive_ftz(load.tail(j, n - j) - mb);
     if constexpr (Store) vmath::store_partial<T, A>(y + j, e, n - j);
     s += e;
+    side.step();
   }
   return xsimd::hadd(total + s);
 }
@@ -938,12 +956,6 @@ next_row next_backward(index_t r, index_t end, index_t cols, const T* y, const T
   return next;
 }
 
-/// Outputs at least this large (bytes written by one call) are written with non-temporal stores: they do not
-/// stay in cache anyway, and skipping the read-for-ownership of every output line cuts the memory traffic
-/// of a DRAM-bound softmax from 12 to 8 bytes per float element.
-/// (A variable only so that tests can lower it; not meant to be changed while kernels run.)
-inline std::size_t stream_min_bytes = std::size_t(16) << 20;
-
 template <class T>
 bool use_stream(index_t rows, index_t cols) noexcept {
   return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols) * sizeof(T) >= stream_min_bytes;
@@ -1130,6 +1142,89 @@ void cross_entropy_row(const T* xr, std::int64_t t, T* loss, T* gr, index_t cols
   }
 }
 
+/// A softmax row whose output dst_j = src_j * f (j < n) is still to be written, with non-temporal stores,
+/// one register per step(): the streamed softmax writes row r - 1 while it computes row r's exponentials,
+/// so that the stores to memory overlap arithmetic instead of following it.
+template <class T, class A>
+struct pending_row {
+  using B = xsimd::batch<T, A>;
+  static constexpr index_t w = static_cast<index_t>(B::size);
+  const T* src = nullptr;
+  T* dst = nullptr;
+  index_t n = 0;
+  index_t done = 0;  // dst[0, done) written
+  T f = T(0);
+  bool stream = false;
+
+  /// Takes a row; writes its unaligned head with a partial store so that dst + done is register-aligned.
+  void start(const T* source, T* destination, index_t count, T factor) noexcept {
+    src = source;
+    dst = destination;
+    n = count;
+    f = factor;
+    done = 0;
+    const auto misaligned = reinterpret_cast<std::uintptr_t>(dst) % sizeof(B);
+    stream = misaligned % sizeof(T) == 0;
+    if (stream && misaligned != 0) {
+      done = std::min(n, static_cast<index_t>((sizeof(B) - misaligned) / sizeof(T)));
+      vmath::store_partial<T, A>(dst, vmath::load_partial<T, A>(src, done, T(0)) * B(f), done);
+    }
+  }
+  void step() noexcept {
+    if (dst != nullptr && done + w <= n) {
+      const B v = B::load_unaligned(src + done) * B(f);
+      if (stream) {
+        stream_store<T, A>(dst + done, v);
+      } else {
+        v.store_unaligned(dst + done);
+      }
+      done += w;
+    }
+  }
+  /// Writes what is left; the row is then done.
+  void finish() noexcept {
+    if (dst == nullptr) return;
+    while (done + w <= n) step();
+    if (done < n)
+      vmath::store_partial<T, A>(dst + done, vmath::load_partial<T, A>(src + done, n - done, T(0)) * B(f), n - done);
+    dst = nullptr;
+  }
+};
+
+/// Softmax of rows [begin, end) into y with non-temporal stores: each long row's exponentials go to one of
+/// two per-thread scratch rows while the previous row's output is streamed out (pending_row). Short
+/// (register) rows and special rows take softmax_row with plain stores. Same values as softmax_row.
+template <class T, class A>
+void softmax_rows_streamed(const row_addressing<T>& row, T scale, index_t begin, index_t end, index_t cols,
+                           T* y) noexcept {
+  T* buffers = scratch<T>(2 * cols);
+  T* current = buffers;
+  T* other = buffers + cols;
+  pending_row<T, A> pending;
+  for (index_t r = begin; r < end; ++r) {
+    const row_inputs<T> in = row(r);
+    T* yr = y + r * cols;
+    with_loader<T, A>(in, scale, [&](const auto& load) {
+      using L = std::decay_t<decltype(load)>;
+      if (in.visible > register_row_max * L::width) {
+        const T m = row_max<T, A>(load, in.visible);
+        if (classify<T, A>(load, in.visible, m) == row_kind::normal) {
+          const T s =
+              row_exp_sum<T, A, true>(load, in.visible, m, current, next_of(r, end, cols, row.x, (T*)nullptr), pending);
+          pending.finish();
+          pending.start(current, yr, in.visible, T(1) / s);
+          std::swap(current, other);
+          std::fill(yr + in.visible, yr + cols, T(0));
+          return;
+        }
+      }
+      pending.finish();
+      softmax_row<T, A, false>(load, in.visible, cols, yr);
+    });
+  }
+  pending.finish();
+}
+
 }  // namespace detail::softmax
 #endif  // KEXUE_USE_XSIMD
 
@@ -1142,17 +1237,20 @@ void softmax_rows(const T* x, T* y, index_t rows, index_t cols, const softmax_op
   using A = simd::default_arch;
   namespace sm = detail::softmax;
   const sm::row_addressing<T> row(x, cols, opt);
-  sm::with_stream(sm::use_stream<T>(rows, cols), [&](auto stream) {
+  if (sm::use_stream<T>(rows, cols)) {
     sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
-      for (index_t r = begin; r < end; ++r) {
-        const auto in = row(r);
-        sm::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
-          sm::softmax_row<T, A, decltype(stream)::value>(load, in.visible, cols, y + r * cols,
-                                                         sm::next_of(r, end, cols, x, stream ? nullptr : y));
-        });
-      }
-      if (stream) sm::stream_fence();
+      sm::softmax_rows_streamed<T, A>(row, opt.scale, begin, end, cols, y);
+      sm::stream_fence();
     });
+    return;
+  }
+  sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
+    for (index_t r = begin; r < end; ++r) {
+      const auto in = row(r);
+      sm::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
+        sm::softmax_row<T, A, false>(load, in.visible, cols, y + r * cols, sm::next_of(r, end, cols, x, y));
+      });
+    }
   });
 #else
   softmax_rows_reference(x, y, rows, cols, opt);
