@@ -1004,8 +1004,8 @@ inline xsimd::batch<T, A> fmadd_acc(const xsimd::batch<T, A>& a, const xsimd::ba
 }
 
 /// sum_j a_j b_j (Dot) or sum_j a_j over [0, n), in T with the chunked fold of row_exp_sum.
-template <class T, class A, bool Dot>
-T row_sum(const T* a, const T* b, index_t n, const next_row& next = {}) noexcept {
+template <class T, class A, bool Dot, class Side = no_side_work>
+T row_sum(const T* a, const T* b, index_t n, const next_row& next = {}, Side&& side = Side{}) noexcept {
   using B = xsimd::batch<T, A>;
   constexpr index_t w = static_cast<index_t>(B::size);
   auto term = [&](const B& acc, index_t j) {
@@ -1022,66 +1022,142 @@ T row_sum(const T* a, const T* b, index_t n, const next_row& next = {}) noexcept
       s1 = term(s1, j + w);
       s2 = term(s2, j + 2 * w);
       s3 = term(s3, j + 3 * w);
+      side.step();
+      side.step();
+      side.step();
+      side.step();
     }
     total += (s0 + s1) + (s2 + s3);
   }
-  for (; j + w <= n; j += w) total = term(total, j);
+  for (; j + w <= n; j += w) {
+    total = term(total, j);
+    side.step();
+  }
   T sum = xsimd::hadd(total);
   for (; j < n; ++j) sum = Dot ? std::fma(a[j], b[j], sum) : sum + a[j];
   return sum;
 }
 
-/// dx_j (+)= y_j (dy_j - sum_k dy_k y_k) for one row.
-template <class T, class A, bool Stream, bool Accumulate>
-void softmax_backward_row(const T* y, const T* dy, T* dx, index_t n, const next_row& next = {}) noexcept {
+/// The backward gradient of one register from y, dy (and dx when accumulating) and the row's reduction c:
+/// softmax y (dy - c) with c = sum dy y; log_softmax dy - e^y c with c = sum dy.
+template <class T, class A, bool Log, bool Accumulate>
+struct backward_formula {
   using B = xsimd::batch<T, A>;
-  const B db(row_sum<T, A, true>(dy, y, n, next));
-  auto grad = [&](const B& yv, const B& dyv, const B& dxv) {
-    return Accumulate ? fmadd_acc(yv, dyv - db, dxv) : yv * (dyv - db);
-  };
+  B c;
+  B operator()(const B& y, const B& dy, const B& dx) const noexcept {
+    if constexpr (Log) {
+      const B g = vmath::fnmadd(simd::exp_nonpositive_ftz(y), c, dy);
+      return Accumulate ? g + dx : g;
+    } else {
+      return Accumulate ? vmath::fmadd(y, dy - c, dx) : y * (dy - c);
+    }
+  }
+  B full(const T* y, const T* dy, const T* dx, index_t j) const noexcept {
+    return (*this)(B::load_unaligned(y + j), B::load_unaligned(dy + j),
+                   Accumulate ? B::load_unaligned(dx + j) : B(T(0)));
+  }
+  B part(const T* y, const T* dy, const T* dx, index_t j, index_t count) const noexcept {
+    return (*this)(vmath::load_partial<T, A>(y + j, count, T(0)), vmath::load_partial<T, A>(dy + j, count, T(0)),
+                   Accumulate ? vmath::load_partial<T, A>(dx + j, count, T(0)) : B(T(0)));
+  }
+};
+
+/// One backward row: the reduction (dot or sum, chunked), then dx written by write_row.
+template <class T, class A, bool Log, bool Stream, bool Accumulate>
+void backward_row(const T* y, const T* dy, T* dx, index_t n, const next_row& next = {}) noexcept {
+  using B = xsimd::batch<T, A>;
+  const backward_formula<T, A, Log, Accumulate> g{B(row_sum<T, A, !Log>(dy, Log ? nullptr : y, n, next))};
   write_row<T, A, Stream>(
-      dx, n,
-      [&](index_t j) {
-        return grad(B::load_unaligned(y + j), B::load_unaligned(dy + j),
-                    Accumulate ? B::load_unaligned(dx + j) : B(T(0)));
-      },
-      [&](index_t j, index_t count) {
-        return grad(vmath::load_partial<T, A>(y + j, count, T(0)), vmath::load_partial<T, A>(dy + j, count, T(0)),
-                    Accumulate ? vmath::load_partial<T, A>(dx + j, count, T(0)) : B(T(0)));
-      });
+      dx, n, [&](index_t j) { return g.full(y, dy, dx, j); },
+      [&](index_t j, index_t count) { return g.part(y, dy, dx, j, count); });
 }
 
-/// dx_j (+)= dy_j - e^(y_j) sum_k dy_k for one row (y = log_softmax output, so e^y uses the x <= 0 exp).
-template <class T, class A, bool Stream, bool Accumulate>
-void log_softmax_backward_row(const T* y, const T* dy, T* dx, index_t n, const next_row& next = {}) noexcept {
+/// A backward row whose dx is still to be written (non-temporal stores), one register per step(): the
+/// streamed backward writes row r - 1 while it reduces row r, so the stores overlap the reads.
+template <class T, class A, bool Log>
+struct pending_backward {
   using B = xsimd::batch<T, A>;
-  const B sb(row_sum<T, A, false>(dy, nullptr, n, next));
-  auto grad = [&](const B& yv, const B& dyv, const B& dxv) {
-    const B g = vmath::fnmadd(simd::exp_nonpositive_ftz(yv), sb, dyv);
-    return Accumulate ? g + dxv : g;
-  };
-  write_row<T, A, Stream>(
-      dx, n,
-      [&](index_t j) {
-        return grad(B::load_unaligned(y + j), B::load_unaligned(dy + j),
-                    Accumulate ? B::load_unaligned(dx + j) : B(T(0)));
-      },
-      [&](index_t j, index_t count) {
-        return grad(vmath::load_partial<T, A>(y + j, count, T(0)), vmath::load_partial<T, A>(dy + j, count, T(0)),
-                    Accumulate ? vmath::load_partial<T, A>(dx + j, count, T(0)) : B(T(0)));
-      });
+  static constexpr index_t w = static_cast<index_t>(B::size);
+  backward_formula<T, A, Log, false> g{B(T(0))};
+  const T* y = nullptr;
+  const T* dy = nullptr;
+  T* dx = nullptr;
+  index_t n = 0;
+  index_t done = 0;
+  bool stream = false;
+
+  void start(const T* y_row, const T* dy_row, T* dx_row, index_t count, T c) noexcept {
+    g.c = B(c);
+    y = y_row;
+    dy = dy_row;
+    dx = dx_row;
+    n = count;
+    done = 0;
+    const auto misaligned = reinterpret_cast<std::uintptr_t>(dx) % sizeof(B);
+    stream = misaligned % sizeof(T) == 0;
+    if (stream && misaligned != 0) {
+      done = std::min(n, static_cast<index_t>((sizeof(B) - misaligned) / sizeof(T)));
+      vmath::store_partial<T, A>(dx, g.part(y, dy, nullptr, 0, done), done);
+    }
+  }
+  void step() noexcept {
+    if (dx != nullptr && done + w <= n) {
+      const B v = g.full(y, dy, nullptr, done);
+      if (stream) {
+        stream_store<T, A>(dx + done, v);
+      } else {
+        v.store_unaligned(dx + done);
+      }
+      done += w;
+    }
+  }
+  void finish() noexcept {
+    if (dx == nullptr) return;
+    while (done + w <= n) step();
+    if (done < n) vmath::store_partial<T, A>(dx + done, g.part(y, dy, nullptr, done, n - done), n - done);
+    dx = nullptr;
+  }
+};
+
+/// Backward of rows [begin, end) with non-temporal stores, row r - 1 written during row r's reduction.
+template <class T, class A, bool Log>
+void backward_rows_streamed(const T* y, const T* dy, T* dx, index_t begin, index_t end, index_t cols) noexcept {
+  pending_backward<T, A, Log> pending;
+  for (index_t r = begin; r < end; ++r) {
+    const T* yr = y + r * cols;
+    const T* dyr = dy + r * cols;
+    const T c = row_sum<T, A, !Log>(dyr, Log ? nullptr : yr, cols,
+                                    next_backward(r, end, cols, y, dy, static_cast<T*>(nullptr)), pending);
+    pending.finish();
+    pending.start(yr, dyr, dx + r * cols, cols, c);
+  }
+  pending.finish();
 }
 
-/// Calls f(stream, accumulate) as integral constants: non-temporal stores for large outputs that are
-/// overwritten; accumulation reads dx anyway, so it never streams.
-template <class T, class F>
-void backward_dispatch(index_t rows, index_t cols, bool accumulate, F&& f) {
+/// Both backward kernels: accumulate reads dx anyway (never streamed); large outputs are streamed with the
+/// previous row's stores overlapping the current row's reduction; the rest writes row by row.
+template <class T, bool Log>
+void backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
+  using A = simd::default_arch;
+  if (!accumulate && use_stream<T>(rows, cols)) {
+    for_rows(rows, cols, [&](index_t begin, index_t end) {
+      backward_rows_streamed<T, A, Log>(y, dy, dx, begin, end, cols);
+      stream_fence();
+    });
+    return;
+  }
+  auto run = [&](auto acc) {
+    for_rows(rows, cols, [&](index_t begin, index_t end) {
+      for (index_t r = begin; r < end; ++r) {
+        backward_row<T, A, Log, false, decltype(acc)::value>(y + r * cols, dy + r * cols, dx + r * cols, cols,
+                                                             next_backward(r, end, cols, y, dy, dx));
+      }
+    });
+  };
   if (accumulate) {
-    f(std::false_type{}, std::true_type{});
-  } else if (use_stream<T>(rows, cols)) {
-    f(std::true_type{}, std::false_type{});
+    run(std::true_type{});
   } else {
-    f(std::false_type{}, std::false_type{});
+    run(std::false_type{});
   }
 }
 
@@ -1305,17 +1381,7 @@ template <class T>
 void softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
   detail::softmax::check_sizes("softmax_backward_rows", rows, cols);
 #if KEXUE_USE_XSIMD
-  namespace sm = detail::softmax;
-  sm::backward_dispatch<T>(rows, cols, accumulate, [&](auto stream, auto acc) {
-    sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
-      for (index_t r = begin; r < end; ++r) {
-        sm::softmax_backward_row<T, simd::default_arch, decltype(stream)::value, decltype(acc)::value>(
-            y + r * cols, dy + r * cols, dx + r * cols, cols,
-            sm::next_backward(r, end, cols, y, dy, stream ? nullptr : dx));
-      }
-      if (stream) sm::stream_fence();
-    });
-  });
+  detail::softmax::backward_rows<T, false>(y, dy, dx, rows, cols, accumulate);
 #else
   softmax_backward_rows_reference(y, dy, dx, rows, cols, accumulate);
 #endif
@@ -1325,17 +1391,7 @@ template <class T>
 void log_softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
   detail::softmax::check_sizes("log_softmax_backward_rows", rows, cols);
 #if KEXUE_USE_XSIMD
-  namespace sm = detail::softmax;
-  sm::backward_dispatch<T>(rows, cols, accumulate, [&](auto stream, auto acc) {
-    sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
-      for (index_t r = begin; r < end; ++r) {
-        sm::log_softmax_backward_row<T, simd::default_arch, decltype(stream)::value, decltype(acc)::value>(
-            y + r * cols, dy + r * cols, dx + r * cols, cols,
-            sm::next_backward(r, end, cols, y, dy, stream ? nullptr : dx));
-      }
-      if (stream) sm::stream_fence();
-    });
-  });
+  detail::softmax::backward_rows<T, true>(y, dy, dx, rows, cols, accumulate);
 #else
   log_softmax_backward_rows_reference(y, dy, dx, rows, cols, accumulate);
 #endif
