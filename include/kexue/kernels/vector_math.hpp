@@ -19,15 +19,18 @@ namespace kexue {
 // or double. `x` and `y` may be the same array (in place) but must not otherwise overlap; no alignment is
 // required. `n <= 0` does nothing. With KEXUE_USE_XSIMD=0 each array kernel is its `_reference` twin.
 //
-// Accuracy, measured by tests/kernels/test_vector_math.cpp against std:: functions of a wider type over
-// dense sweeps (every 257th float of each range, or every float with KEXUE_TEST_EXHAUSTIVE=1; 2^18 doubles)
-// and asserted at these bounds, in ulp of T (measured maxima with FMA, float / double, in brackets):
-//   vexp 1.5 [1.02 / 1.00]   vexpm1 2.5 [1.56 / 1.96]    vlog 1 [0.83 / 0.72]   vlog1p 1.5 [0.81 / 0.75]
-//   vtanh 3 [2.37 / 2.24]    vsigmoid 2.5 [2.33 / 1.86]  verf 2 [1.44 / 1.43]   verfc 6 [5.02 / 4.84]
-//   vgelu 6.5 [5.46 / 5.79] for x >= -6                  vsoftplus 2 [1.60 / 1.34]
+// Accuracy, measured by tests/kernels/test_vector_math.cpp against std:: functions of a wider type and
+// asserted at these bounds, in ulp of T. In brackets the measured maxima: float over EVERY float of each
+// range (KEXUE_TEST_EXHAUSTIVE=1; the default test visits every 257th), double over 2^18 sampled values:
+//   vexp 1.5 [1.08 / 1.00]    vexpm1 2.5 [1.58 / 1.96]   vlog 1 [0.86 / 0.72]   vlog1p 1.5 [0.86 / 0.75]
+//   vtanh 3 [2.46 / 2.24]     vsigmoid 2.5 [2.40 / 1.86] verf 2 [1.48 / 1.43]   verfc 6.5 [5.66 / 4.84]
+//   vgelu 7 [6.44 / 5.79] for x >= -6                    vsoftplus 2 [1.65 / 1.34]
 //   vgelu_tanh 4 + 3|w| with w = 2u its sigmoid argument, for x >= -6: rounding the argument costs |w| eps
 //   relative in e^w, which no evaluation in T avoids (x + 0.044715 x^3 is not exact); measured 4 + 2.2|w|.
-// Without FMA hardware (plain SSE2) the same bounds hold (erfc reaches 5.6), and at -O1 (the compiler
+// Ranges: exp, softplus and sigmoid over their whole non-saturated range, log over every positive value and
+// log1p over (-1, max] (denormals included), tanh [-20, 20], erf [-7, 7], erfc [-7, 11] (double 28), GELUs
+// [-6, 20].
+// Without FMA hardware (plain SSE2) the same bounds hold (sampled erfc 5.6), and at -O1 (the compiler
 // contracts a * b + c into FMAs differently) expm1<double> reaches 2.01.
 // Beyond x = -6 both GELUs keep the sign and a relative error below 2^-10 down to underflow (the erf form
 // stays within about 12 ulp until its result turns denormal).
