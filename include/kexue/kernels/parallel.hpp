@@ -35,6 +35,9 @@ inline bool in_parallel_region() noexcept;
 ///          already inside a parallel region (nested calls never oversubscribe). An exception thrown by f
 ///          on any thread is rethrown on the calling thread after all chunks finish (the first one caught).
 ///          Does nothing when end <= begin.
+///          On a machine with more runnable threads than cores, GNU OpenMP's default of spinning at the
+///          join can cost milliseconds per region (the thread it waits for is not running); there, run with
+///          OMP_WAIT_POLICY=passive.
 template <class F>
 void parallel_for(index_t begin, index_t end, index_t grain, F&& f);
 
