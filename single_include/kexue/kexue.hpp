@@ -1554,6 +1554,9 @@ inline bool in_parallel_region() noexcept;
 ///          already inside a parallel region (nested calls never oversubscribe). An exception thrown by f
 ///          on any thread is rethrown on the calling thread after all chunks finish (the first one caught).
 ///          Does nothing when end <= begin.
+///          On a machine with more runnable threads than cores, GNU OpenMP's default of spinning at the
+///          join can cost milliseconds per region (the thread it waits for is not running); there, run with
+///          OMP_WAIT_POLICY=passive.
 template <class F>
 void parallel_for(index_t begin, index_t end, index_t grain, F&& f);
 
@@ -1646,15 +1649,18 @@ namespace kexue {
 // or double. `x` and `y` may be the same array (in place) but must not otherwise overlap; no alignment is
 // required. `n <= 0` does nothing. With KEXUE_USE_XSIMD=0 each array kernel is its `_reference` twin.
 //
-// Accuracy, measured by tests/kernels/test_vector_math.cpp against std:: functions of a wider type over
-// dense sweeps (every 257th float of each range, or every float with KEXUE_TEST_EXHAUSTIVE=1; 2^18 doubles)
-// and asserted at these bounds, in ulp of T (measured maxima with FMA, float / double, in brackets):
-//   vexp 1.5 [1.02 / 1.00]   vexpm1 2.5 [1.56 / 1.96]    vlog 1 [0.83 / 0.72]   vlog1p 1.5 [0.81 / 0.75]
-//   vtanh 3 [2.37 / 2.24]    vsigmoid 2.5 [2.33 / 1.86]  verf 2 [1.44 / 1.43]   verfc 6 [5.02 / 4.84]
-//   vgelu 6.5 [5.46 / 5.79] for x >= -6                  vsoftplus 2 [1.60 / 1.34]
+// Accuracy, measured by tests/kernels/test_vector_math.cpp against std:: functions of a wider type and
+// asserted at these bounds, in ulp of T. In brackets the measured maxima: float over EVERY float of each
+// range (KEXUE_TEST_EXHAUSTIVE=1; the default test visits every 257th), double over 2^18 sampled values:
+//   vexp 1.5 [1.08 / 1.00]    vexpm1 2.5 [1.58 / 1.96]   vlog 1 [0.86 / 0.72]   vlog1p 1.5 [0.86 / 0.75]
+//   vtanh 3 [2.46 / 2.24]     vsigmoid 2.5 [2.40 / 1.86] verf 2 [1.48 / 1.43]   verfc 6.5 [5.66 / 4.84]
+//   vgelu 7 [6.44 / 5.79] for x >= -6                    vsoftplus 2 [1.65 / 1.34]
 //   vgelu_tanh 4 + 3|w| with w = 2u its sigmoid argument, for x >= -6: rounding the argument costs |w| eps
 //   relative in e^w, which no evaluation in T avoids (x + 0.044715 x^3 is not exact); measured 4 + 2.2|w|.
-// Without FMA hardware (plain SSE2) the same bounds hold (erfc reaches 5.6), and at -O1 (the compiler
+// Ranges: exp, softplus and sigmoid over their whole non-saturated range, log over every positive value and
+// log1p over (-1, max] (denormals included), tanh [-20, 20], erf [-7, 7], erfc [-7, 11] (double 28), GELUs
+// [-6, 20].
+// Without FMA hardware (plain SSE2) the same bounds hold (sampled erfc 5.6), and at -O1 (the compiler
 // contracts a * b + c into FMAs differently) expm1<double> reaches 2.01.
 // Beyond x = -6 both GELUs keep the sign and a relative error below 2^-10 down to underflow (the erf form
 // stays within about 12 ulp until its result turns denormal).
@@ -3083,11 +3089,12 @@ gemm_blocking compute_gemm_blocking() noexcept {
   const index_t l3 = std::clamp<index_t>(gemm_cache_bytes(3), 1 << 20, 64 << 20);
   gemm_blocking blocking{};
   // One kernel call reads an mr x kc micro-panel of A (kept in L1 across the row of tiles) and streams a
-  // kc x nr micro-panel of B through L1: together they should take at most ~3/4 of L1.
-  blocking.kc = std::clamp<index_t>(
-      round_down_to(l1 * 3 / 4 / ((config::mr + config::nr) * index_t(sizeof(T))), 16), 64, 1024);
-  // The kc x nc block of B is re-read from L2 by every micro-panel of A: half of L2.
-  blocking.nc = std::clamp<index_t>(round_down_to(l2 / 2 / (blocking.kc * index_t(sizeof(T))), config::nr),
+  // kc x nr micro-panel of B through L1: together about one L1 (measured best on a 48 KiB L1: kc 256 over
+  // 208 at 3/4 of L1; larger kc also means fewer passes over C).
+  blocking.kc = std::clamp<index_t>(round_down_to(l1 / ((config::mr + config::nr) * index_t(sizeof(T))), 64), 64, 1024);
+  // The kc x nc block of B is re-read from L2 by every micro-panel of A, while the next block is being
+  // prefetched: a quarter of L2 each.
+  blocking.nc = std::clamp<index_t>(round_down_to(l2 / 4 / (blocking.kc * index_t(sizeof(T))), config::nr),
                                     config::nr, 8192);
   // The mc x kc panel of A is read once per block of B, from L3.
   blocking.mc = std::clamp<index_t>(round_down_to(l3 / 8 / (blocking.kc * index_t(sizeof(T))), config::mr),
@@ -3715,6 +3722,12 @@ inline void check_sizes(const char* op, index_t rows, index_t cols) {
   KEXUE_CHECK(rows >= 0 && cols >= 0, value_error, op, "sizes must be non-negative (rows ", rows, ", cols ", cols, ")");
 }
 
+/// Outputs at least this large (bytes written by one call) are written with non-temporal stores: they do not
+/// stay in cache anyway, and skipping the read-for-ownership of every output line cuts the memory traffic
+/// of a DRAM-bound softmax from 12 to 8 bytes per float element.
+/// (A variable only so that tests can lower it; not meant to be changed while kernels run.)
+inline std::size_t stream_min_bytes = std::size_t(16) << 20;
+
 /// Runs body(row_begin, row_end) over [0, rows), in parallel when there is enough work (~64K elements a chunk).
 template <class F>
 void for_rows(index_t rows, index_t cols, F&& body) {
@@ -4083,9 +4096,15 @@ inline void prefetch_next(const next_row& next, std::size_t at) noexcept {
 #endif
 }
 
+/// Work interleaved with a row pass, one step per register the pass handles (default: none).
+struct no_side_work {
+  void step() noexcept {}
+};
+
 /// sum_j e^(z_j - m) over [0, n); with Store, also writes each term to y. In T, with the chunked fold.
-template <class T, class A, bool Store, class L>
-T row_exp_sum(const L& load, index_t n, T m, T* y, const next_row& next = {}) noexcept {
+/// side.step() runs once per register (to overlap other stores with this arithmetic).
+template <class T, class A, bool Store, class L, class Side = no_side_work>
+T row_exp_sum(const L& load, index_t n, T m, T* y, const next_row& next = {}, Side&& side = Side{}) noexcept {
   using B = xsimd::batch<T, A>;
   constexpr index_t w = L::width;
   const B mb(m);
@@ -4110,6 +4129,10 @@ T row_exp_sum(const L& load, index_t n, T m, T* y, const next_row& next = {}) no
       s1 += e1;
       s2 += e2;
       s3 += e3;
+      side.step();
+      side.step();
+      side.step();
+      side.step();
     }
     total += (s0 + s1) + (s2 + s3);
   }
@@ -4118,11 +4141,13 @@ T row_exp_sum(const L& load, index_t n, T m, T* y, const next_row& next = {}) no
     const B e = simd::exp_nonpositive_ftz(load(j) - mb);
     if constexpr (Store) e.store_unaligned(y + j);
     s += e;
+    side.step();
   }
   if (j < n) {
     const B e = simd::exp_nonpositive_ftz(load.tail(j, n - j) - mb);
     if constexpr (Store) vmath::store_partial<T, A>(y + j, e, n - j);
     s += e;
+    side.step();
   }
   return xsimd::hadd(total + s);
 }
@@ -4456,12 +4481,6 @@ next_row next_backward(index_t r, index_t end, index_t cols, const T* y, const T
   return next;
 }
 
-/// Outputs at least this large (bytes written by one call) are written with non-temporal stores: they do not
-/// stay in cache anyway, and skipping the read-for-ownership of every output line cuts the memory traffic
-/// of a DRAM-bound softmax from 12 to 8 bytes per float element.
-/// (A variable only so that tests can lower it; not meant to be changed while kernels run.)
-inline std::size_t stream_min_bytes = std::size_t(16) << 20;
-
 template <class T>
 bool use_stream(index_t rows, index_t cols) noexcept {
   return static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols) * sizeof(T) >= stream_min_bytes;
@@ -4510,8 +4529,8 @@ inline xsimd::batch<T, A> fmadd_acc(const xsimd::batch<T, A>& a, const xsimd::ba
 }
 
 /// sum_j a_j b_j (Dot) or sum_j a_j over [0, n), in T with the chunked fold of row_exp_sum.
-template <class T, class A, bool Dot>
-T row_sum(const T* a, const T* b, index_t n, const next_row& next = {}) noexcept {
+template <class T, class A, bool Dot, class Side = no_side_work>
+T row_sum(const T* a, const T* b, index_t n, const next_row& next = {}, Side&& side = Side{}) noexcept {
   using B = xsimd::batch<T, A>;
   constexpr index_t w = static_cast<index_t>(B::size);
   auto term = [&](const B& acc, index_t j) {
@@ -4528,66 +4547,142 @@ T row_sum(const T* a, const T* b, index_t n, const next_row& next = {}) noexcept
       s1 = term(s1, j + w);
       s2 = term(s2, j + 2 * w);
       s3 = term(s3, j + 3 * w);
+      side.step();
+      side.step();
+      side.step();
+      side.step();
     }
     total += (s0 + s1) + (s2 + s3);
   }
-  for (; j + w <= n; j += w) total = term(total, j);
+  for (; j + w <= n; j += w) {
+    total = term(total, j);
+    side.step();
+  }
   T sum = xsimd::hadd(total);
   for (; j < n; ++j) sum = Dot ? std::fma(a[j], b[j], sum) : sum + a[j];
   return sum;
 }
 
-/// dx_j (+)= y_j (dy_j - sum_k dy_k y_k) for one row.
-template <class T, class A, bool Stream, bool Accumulate>
-void softmax_backward_row(const T* y, const T* dy, T* dx, index_t n, const next_row& next = {}) noexcept {
+/// The backward gradient of one register from y, dy (and dx when accumulating) and the row's reduction c:
+/// softmax y (dy - c) with c = sum dy y; log_softmax dy - e^y c with c = sum dy.
+template <class T, class A, bool Log, bool Accumulate>
+struct backward_formula {
   using B = xsimd::batch<T, A>;
-  const B db(row_sum<T, A, true>(dy, y, n, next));
-  auto grad = [&](const B& yv, const B& dyv, const B& dxv) {
-    return Accumulate ? fmadd_acc(yv, dyv - db, dxv) : yv * (dyv - db);
-  };
+  B c;
+  B operator()(const B& y, const B& dy, const B& dx) const noexcept {
+    if constexpr (Log) {
+      const B g = vmath::fnmadd(simd::exp_nonpositive_ftz(y), c, dy);
+      return Accumulate ? g + dx : g;
+    } else {
+      return Accumulate ? vmath::fmadd(y, dy - c, dx) : y * (dy - c);
+    }
+  }
+  B full(const T* y, const T* dy, const T* dx, index_t j) const noexcept {
+    return (*this)(B::load_unaligned(y + j), B::load_unaligned(dy + j),
+                   Accumulate ? B::load_unaligned(dx + j) : B(T(0)));
+  }
+  B part(const T* y, const T* dy, const T* dx, index_t j, index_t count) const noexcept {
+    return (*this)(vmath::load_partial<T, A>(y + j, count, T(0)), vmath::load_partial<T, A>(dy + j, count, T(0)),
+                   Accumulate ? vmath::load_partial<T, A>(dx + j, count, T(0)) : B(T(0)));
+  }
+};
+
+/// One backward row: the reduction (dot or sum, chunked), then dx written by write_row.
+template <class T, class A, bool Log, bool Stream, bool Accumulate>
+void backward_row(const T* y, const T* dy, T* dx, index_t n, const next_row& next = {}) noexcept {
+  using B = xsimd::batch<T, A>;
+  const backward_formula<T, A, Log, Accumulate> g{B(row_sum<T, A, !Log>(dy, Log ? nullptr : y, n, next))};
   write_row<T, A, Stream>(
-      dx, n,
-      [&](index_t j) {
-        return grad(B::load_unaligned(y + j), B::load_unaligned(dy + j),
-                    Accumulate ? B::load_unaligned(dx + j) : B(T(0)));
-      },
-      [&](index_t j, index_t count) {
-        return grad(vmath::load_partial<T, A>(y + j, count, T(0)), vmath::load_partial<T, A>(dy + j, count, T(0)),
-                    Accumulate ? vmath::load_partial<T, A>(dx + j, count, T(0)) : B(T(0)));
-      });
+      dx, n, [&](index_t j) { return g.full(y, dy, dx, j); },
+      [&](index_t j, index_t count) { return g.part(y, dy, dx, j, count); });
 }
 
-/// dx_j (+)= dy_j - e^(y_j) sum_k dy_k for one row (y = log_softmax output, so e^y uses the x <= 0 exp).
-template <class T, class A, bool Stream, bool Accumulate>
-void log_softmax_backward_row(const T* y, const T* dy, T* dx, index_t n, const next_row& next = {}) noexcept {
+/// A backward row whose dx is still to be written (non-temporal stores), one register per step(): the
+/// streamed backward writes row r - 1 while it reduces row r, so the stores overlap the reads.
+template <class T, class A, bool Log>
+struct pending_backward {
   using B = xsimd::batch<T, A>;
-  const B sb(row_sum<T, A, false>(dy, nullptr, n, next));
-  auto grad = [&](const B& yv, const B& dyv, const B& dxv) {
-    const B g = vmath::fnmadd(simd::exp_nonpositive_ftz(yv), sb, dyv);
-    return Accumulate ? g + dxv : g;
-  };
-  write_row<T, A, Stream>(
-      dx, n,
-      [&](index_t j) {
-        return grad(B::load_unaligned(y + j), B::load_unaligned(dy + j),
-                    Accumulate ? B::load_unaligned(dx + j) : B(T(0)));
-      },
-      [&](index_t j, index_t count) {
-        return grad(vmath::load_partial<T, A>(y + j, count, T(0)), vmath::load_partial<T, A>(dy + j, count, T(0)),
-                    Accumulate ? vmath::load_partial<T, A>(dx + j, count, T(0)) : B(T(0)));
-      });
+  static constexpr index_t w = static_cast<index_t>(B::size);
+  backward_formula<T, A, Log, false> g{B(T(0))};
+  const T* y = nullptr;
+  const T* dy = nullptr;
+  T* dx = nullptr;
+  index_t n = 0;
+  index_t done = 0;
+  bool stream = false;
+
+  void start(const T* y_row, const T* dy_row, T* dx_row, index_t count, T c) noexcept {
+    g.c = B(c);
+    y = y_row;
+    dy = dy_row;
+    dx = dx_row;
+    n = count;
+    done = 0;
+    const auto misaligned = reinterpret_cast<std::uintptr_t>(dx) % sizeof(B);
+    stream = misaligned % sizeof(T) == 0;
+    if (stream && misaligned != 0) {
+      done = std::min(n, static_cast<index_t>((sizeof(B) - misaligned) / sizeof(T)));
+      vmath::store_partial<T, A>(dx, g.part(y, dy, nullptr, 0, done), done);
+    }
+  }
+  void step() noexcept {
+    if (dx != nullptr && done + w <= n) {
+      const B v = g.full(y, dy, nullptr, done);
+      if (stream) {
+        stream_store<T, A>(dx + done, v);
+      } else {
+        v.store_unaligned(dx + done);
+      }
+      done += w;
+    }
+  }
+  void finish() noexcept {
+    if (dx == nullptr) return;
+    while (done + w <= n) step();
+    if (done < n) vmath::store_partial<T, A>(dx + done, g.part(y, dy, nullptr, done, n - done), n - done);
+    dx = nullptr;
+  }
+};
+
+/// Backward of rows [begin, end) with non-temporal stores, row r - 1 written during row r's reduction.
+template <class T, class A, bool Log>
+void backward_rows_streamed(const T* y, const T* dy, T* dx, index_t begin, index_t end, index_t cols) noexcept {
+  pending_backward<T, A, Log> pending;
+  for (index_t r = begin; r < end; ++r) {
+    const T* yr = y + r * cols;
+    const T* dyr = dy + r * cols;
+    const T c = row_sum<T, A, !Log>(dyr, Log ? nullptr : yr, cols,
+                                    next_backward(r, end, cols, y, dy, static_cast<T*>(nullptr)), pending);
+    pending.finish();
+    pending.start(yr, dyr, dx + r * cols, cols, c);
+  }
+  pending.finish();
 }
 
-/// Calls f(stream, accumulate) as integral constants: non-temporal stores for large outputs that are
-/// overwritten; accumulation reads dx anyway, so it never streams.
-template <class T, class F>
-void backward_dispatch(index_t rows, index_t cols, bool accumulate, F&& f) {
+/// Both backward kernels: accumulate reads dx anyway (never streamed); large outputs are streamed with the
+/// previous row's stores overlapping the current row's reduction; the rest writes row by row.
+template <class T, bool Log>
+void backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
+  using A = simd::default_arch;
+  if (!accumulate && use_stream<T>(rows, cols)) {
+    for_rows(rows, cols, [&](index_t begin, index_t end) {
+      backward_rows_streamed<T, A, Log>(y, dy, dx, begin, end, cols);
+      stream_fence();
+    });
+    return;
+  }
+  auto run = [&](auto acc) {
+    for_rows(rows, cols, [&](index_t begin, index_t end) {
+      for (index_t r = begin; r < end; ++r) {
+        backward_row<T, A, Log, false, decltype(acc)::value>(y + r * cols, dy + r * cols, dx + r * cols, cols,
+                                                             next_backward(r, end, cols, y, dy, dx));
+      }
+    });
+  };
   if (accumulate) {
-    f(std::false_type{}, std::true_type{});
-  } else if (use_stream<T>(rows, cols)) {
-    f(std::true_type{}, std::false_type{});
+    run(std::true_type{});
   } else {
-    f(std::false_type{}, std::false_type{});
+    run(std::false_type{});
   }
 }
 
@@ -4648,6 +4743,89 @@ void cross_entropy_row(const T* xr, std::int64_t t, T* loss, T* gr, index_t cols
   }
 }
 
+/// A softmax row whose output dst_j = src_j * f (j < n) is still to be written, with non-temporal stores,
+/// one register per step(): the streamed softmax writes row r - 1 while it computes row r's exponentials,
+/// so that the stores to memory overlap arithmetic instead of following it.
+template <class T, class A>
+struct pending_row {
+  using B = xsimd::batch<T, A>;
+  static constexpr index_t w = static_cast<index_t>(B::size);
+  const T* src = nullptr;
+  T* dst = nullptr;
+  index_t n = 0;
+  index_t done = 0;  // dst[0, done) written
+  T f = T(0);
+  bool stream = false;
+
+  /// Takes a row; writes its unaligned head with a partial store so that dst + done is register-aligned.
+  void start(const T* source, T* destination, index_t count, T factor) noexcept {
+    src = source;
+    dst = destination;
+    n = count;
+    f = factor;
+    done = 0;
+    const auto misaligned = reinterpret_cast<std::uintptr_t>(dst) % sizeof(B);
+    stream = misaligned % sizeof(T) == 0;
+    if (stream && misaligned != 0) {
+      done = std::min(n, static_cast<index_t>((sizeof(B) - misaligned) / sizeof(T)));
+      vmath::store_partial<T, A>(dst, vmath::load_partial<T, A>(src, done, T(0)) * B(f), done);
+    }
+  }
+  void step() noexcept {
+    if (dst != nullptr && done + w <= n) {
+      const B v = B::load_unaligned(src + done) * B(f);
+      if (stream) {
+        stream_store<T, A>(dst + done, v);
+      } else {
+        v.store_unaligned(dst + done);
+      }
+      done += w;
+    }
+  }
+  /// Writes what is left; the row is then done.
+  void finish() noexcept {
+    if (dst == nullptr) return;
+    while (done + w <= n) step();
+    if (done < n)
+      vmath::store_partial<T, A>(dst + done, vmath::load_partial<T, A>(src + done, n - done, T(0)) * B(f), n - done);
+    dst = nullptr;
+  }
+};
+
+/// Softmax of rows [begin, end) into y with non-temporal stores: each long row's exponentials go to one of
+/// two per-thread scratch rows while the previous row's output is streamed out (pending_row). Short
+/// (register) rows and special rows take softmax_row with plain stores. Same values as softmax_row.
+template <class T, class A>
+void softmax_rows_streamed(const row_addressing<T>& row, T scale, index_t begin, index_t end, index_t cols,
+                           T* y) noexcept {
+  T* buffers = scratch<T>(2 * cols);
+  T* current = buffers;
+  T* other = buffers + cols;
+  pending_row<T, A> pending;
+  for (index_t r = begin; r < end; ++r) {
+    const row_inputs<T> in = row(r);
+    T* yr = y + r * cols;
+    with_loader<T, A>(in, scale, [&](const auto& load) {
+      using L = std::decay_t<decltype(load)>;
+      if (in.visible > register_row_max * L::width) {
+        const T m = row_max<T, A>(load, in.visible);
+        if (classify<T, A>(load, in.visible, m) == row_kind::normal) {
+          const T s =
+              row_exp_sum<T, A, true>(load, in.visible, m, current, next_of(r, end, cols, row.x, (T*)nullptr), pending);
+          pending.finish();
+          pending.start(current, yr, in.visible, T(1) / s);
+          std::swap(current, other);
+          std::fill(yr + in.visible, yr + cols, T(0));
+          return;
+        }
+      }
+      pending.finish();
+      softmax_row<T, A, false>(load, in.visible, cols, yr);
+    });
+  }
+  pending.finish();
+}
+
 }  // namespace detail::softmax
 #endif  // KEXUE_USE_XSIMD
 
@@ -4660,17 +4838,20 @@ void softmax_rows(const T* x, T* y, index_t rows, index_t cols, const softmax_op
   using A = simd::default_arch;
   namespace sm = detail::softmax;
   const sm::row_addressing<T> row(x, cols, opt);
-  sm::with_stream(sm::use_stream<T>(rows, cols), [&](auto stream) {
+  if (sm::use_stream<T>(rows, cols)) {
     sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
-      for (index_t r = begin; r < end; ++r) {
-        const auto in = row(r);
-        sm::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
-          sm::softmax_row<T, A, decltype(stream)::value>(load, in.visible, cols, y + r * cols,
-                                                         sm::next_of(r, end, cols, x, stream ? nullptr : y));
-        });
-      }
-      if (stream) sm::stream_fence();
+      sm::softmax_rows_streamed<T, A>(row, opt.scale, begin, end, cols, y);
+      sm::stream_fence();
     });
+    return;
+  }
+  sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
+    for (index_t r = begin; r < end; ++r) {
+      const auto in = row(r);
+      sm::with_loader<T, A>(in, opt.scale, [&](const auto& load) {
+        sm::softmax_row<T, A, false>(load, in.visible, cols, y + r * cols, sm::next_of(r, end, cols, x, y));
+      });
+    }
   });
 #else
   softmax_rows_reference(x, y, rows, cols, opt);
@@ -4725,17 +4906,7 @@ template <class T>
 void softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
   detail::softmax::check_sizes("softmax_backward_rows", rows, cols);
 #if KEXUE_USE_XSIMD
-  namespace sm = detail::softmax;
-  sm::backward_dispatch<T>(rows, cols, accumulate, [&](auto stream, auto acc) {
-    sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
-      for (index_t r = begin; r < end; ++r) {
-        sm::softmax_backward_row<T, simd::default_arch, decltype(stream)::value, decltype(acc)::value>(
-            y + r * cols, dy + r * cols, dx + r * cols, cols,
-            sm::next_backward(r, end, cols, y, dy, stream ? nullptr : dx));
-      }
-      if (stream) sm::stream_fence();
-    });
-  });
+  detail::softmax::backward_rows<T, false>(y, dy, dx, rows, cols, accumulate);
 #else
   softmax_backward_rows_reference(y, dy, dx, rows, cols, accumulate);
 #endif
@@ -4745,17 +4916,7 @@ template <class T>
 void log_softmax_backward_rows(const T* y, const T* dy, T* dx, index_t rows, index_t cols, bool accumulate) {
   detail::softmax::check_sizes("log_softmax_backward_rows", rows, cols);
 #if KEXUE_USE_XSIMD
-  namespace sm = detail::softmax;
-  sm::backward_dispatch<T>(rows, cols, accumulate, [&](auto stream, auto acc) {
-    sm::for_rows(rows, cols, [&](index_t begin, index_t end) {
-      for (index_t r = begin; r < end; ++r) {
-        sm::log_softmax_backward_row<T, simd::default_arch, decltype(stream)::value, decltype(acc)::value>(
-            y + r * cols, dy + r * cols, dx + r * cols, cols,
-            sm::next_backward(r, end, cols, y, dy, stream ? nullptr : dx));
-      }
-      if (stream) sm::stream_fence();
-    });
-  });
+  detail::softmax::backward_rows<T, true>(y, dy, dx, rows, cols, accumulate);
 #else
   log_softmax_backward_rows_reference(y, dy, dx, rows, cols, accumulate);
 #endif
