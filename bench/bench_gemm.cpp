@@ -25,11 +25,11 @@
 #include <omp.h>
 #endif
 
+#include "bench_machine.hpp"
+
 #include <kexue/core/allocator.hpp>
 #include <kexue/kernels/gemm.hpp>
 #include <kexue/kernels/parallel.hpp>
-
-#include "bench_machine.hpp"
 
 namespace {
 
@@ -162,7 +162,9 @@ void BM_gemm_openblas(benchmark::State& state) {
   const int threads = threads_of(state);
   openblas_set_num_threads(threads);
   const int m = static_cast<int>(p.m), n = static_cast<int>(p.n), k = static_cast<int>(p.k);
-  auto run = [&] { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, p.a, k, p.b, n, 0.0f, p.c, n); };
+  auto run = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, p.a, k, p.b, n, 0.0f, p.c, n);
+  };
   run();
   if (!check_once(state, p)) return;
   for (auto _ : state) {
@@ -201,8 +203,8 @@ void BM_gemm_dnnl(benchmark::State& state) {
 /// The shapes: cubes where blocking strategies change, and transformer-layer shapes
 /// (tokens x d_model x d_model, attention scores, a narrow output, the MLP up-projection).
 const std::vector<std::vector<int64_t>> shapes = {
-    {32, 32, 32},     {64, 64, 64},     {128, 128, 128},   {256, 256, 256},  {512, 512, 512},   {1024, 1024, 1024},
-    {2048, 2048, 2048}, {4096, 768, 768}, {512, 512, 64}, {512, 64, 512},   {128, 3072, 768}};
+    {32, 32, 32},       {64, 64, 64},     {128, 128, 128}, {256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024},
+    {2048, 2048, 2048}, {4096, 768, 768}, {512, 512, 64},  {512, 64, 512},  {128, 3072, 768}};
 
 /// Registers `fn` over the shapes (those up to max_cube^3 multiply-adds) for 1 .. max_threads threads. One
 /// thread is timed in thread CPU time, which other processes on a shared machine do not inflate; more
@@ -248,7 +250,8 @@ int main(int argc, char** argv) {
   using config = kexue::kernels::detail::gemm_config<float>;
   benchmark::AddCustomContext("kexue_gemm_tile", std::to_string(config::mr) + "x" + std::to_string(config::nr) +
                                                      " mc " + std::to_string(blocking.mc) + " kc " +
-                                                     std::to_string(blocking.kc) + " nc " + std::to_string(blocking.nc));
+                                                     std::to_string(blocking.kc) + " nc " +
+                                                     std::to_string(blocking.nc));
 #ifdef KEXUE_BENCH_HAVE_OPENBLAS
   benchmark::AddCustomContext("openblas_core", openblas_get_corename());
 #endif

@@ -4,10 +4,10 @@
 
 #include <algorithm>  // std::max, std::min
 #include <chrono>     // timing
-#include <ctime>      // clock_gettime: thread CPU time
 #include <cstddef>    // std::size_t
 #include <cstdio>     // std::snprintf
 #include <cstring>    // std::memcpy
+#include <ctime>      // clock_gettime: thread CPU time
 #include <new>        // aligned operator new
 #include <string>
 #include <vector>

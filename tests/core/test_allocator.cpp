@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: MIT
 // Tests of core/allocator.hpp: alignment, size classes, reuse, statistics, release, cache limit, threads.
-#include <doctest/doctest.h>
-
 #include <cstddef>  // std::size_t
 #include <cstdint>  // std::uintptr_t, std::uint64_t
 #include <cstring>  // std::memset
@@ -9,6 +7,8 @@
 #include <thread>
 #include <utility>  // std::pair
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include <kexue/core/allocator.hpp>
 

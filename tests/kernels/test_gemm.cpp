@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 // Tests of kernels/gemm.hpp against its scalar twin gemm_reference: every tail, transpose, stride and
 // scalar combination, non-finite values, the batched entry, the fused epilogue, and 1 and 2 threads.
-#include <doctest/doctest.h>
-
 #include <algorithm>  // std::max
 #include <cmath>      // std::abs, std::isnan, std::isinf
 #include <cstdint>    // std::uint32_t
 #include <limits>     // quiet_NaN, infinity, epsilon
 #include <random>     // std::mt19937
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include <kexue/kernels/gemm.hpp>
 
@@ -37,8 +37,8 @@ struct gemm_case {
   index_t m = 1, n = 1, k = 1;
   T alpha = T(1);
   T beta = T(0);
-  index_t pad = 0;     ///< extra elements per row of A, B and C beyond the minimum stride
-  index_t offset = 0;  ///< operands start this many elements into their buffers (1: misaligned)
+  index_t pad = 0;        ///< extra elements per row of A, B and C beyond the minimum stride
+  index_t offset = 0;     ///< operands start this many elements into their buffers (1: misaligned)
   bool integers = false;  ///< small integers: every product and sum is exact, so results must match exactly
 };
 
@@ -54,7 +54,7 @@ struct gemm_operands {
     ldc = gc.n + gc.pad;
     std::mt19937 gen(seed);
     auto draw = [&] {
-      if (gc.integers) return T(static_cast<int>(gen() % 9) - 4);                   // -4..4
+      if (gc.integers) return T(static_cast<int>(gen() % 9) - 4);                      // -4..4
       return T(2) * T(gen() >> 8) * T(1.0 / 16777216.0) - T(1) + T(1.0 / 16777216.0);  // (-1, 1), never 0
     };
     auto fill = [&](std::vector<T>& v, index_t count) {
@@ -81,8 +81,7 @@ struct gemm_operands {
 /// (k + 3) epsilon (|alpha| sum |a||b| + |beta c| + |bias|). Random data stays far below it, while a
 /// missing or doubled product (about sum |a||b| / k) stays above it for every k used here.
 template <class T>
-double worst_error_ratio(const gemm_case<T>& gc, gemm_operands<T>& ops, const std::vector<T>& c_start,
-                         const T* bias) {
+double worst_error_ratio(const gemm_case<T>& gc, gemm_operands<T>& ops, const std::vector<T>& c_start, const T* bias) {
   const double eps = std::numeric_limits<T>::epsilon();
   double worst = 0;
   for (index_t i = 0; i < gc.m; ++i) {
@@ -250,13 +249,13 @@ TEST_SUITE("kernels.gemm") {
     std::vector<T> one = ops.c, two = ops.c;
     {
       thread_count_guard guard(1);
-      kk::gemm<T>(false, true, gc.m, gc.n, gc.k, T(1), ops.a.data(), ops.lda, ops.b.data(), gc.k, gc.beta,
-                  one.data(), ops.ldc);
+      kk::gemm<T>(false, true, gc.m, gc.n, gc.k, T(1), ops.a.data(), ops.lda, ops.b.data(), gc.k, gc.beta, one.data(),
+                  ops.ldc);
     }
     {
       thread_count_guard guard(2);
-      kk::gemm<T>(false, true, gc.m, gc.n, gc.k, T(1), ops.a.data(), ops.lda, ops.b.data(), gc.k, gc.beta,
-                  two.data(), ops.ldc);
+      kk::gemm<T>(false, true, gc.m, gc.n, gc.k, T(1), ops.a.data(), ops.lda, ops.b.data(), gc.k, gc.beta, two.data(),
+                  ops.ldc);
     }
     CHECK(one == two);
   }
@@ -362,8 +361,7 @@ TEST_SUITE("kernels.gemm") {
     CHECK(c[2] == T(2));
   }
 
-  TEST_CASE_TEMPLATE("a custom activation is applied once to every element, after the last K block", T, float,
-                     double) {
+  TEST_CASE_TEMPLATE("a custom activation is applied once to every element, after the last K block", T, float, double) {
     // x -> 2x + 1 is not idempotent: applying it twice, or before the product is complete, changes results.
     kk::gemm_epilogue<T> epilogue;
     epilogue.activation = kk::gemm_activation::custom;
@@ -408,8 +406,8 @@ TEST_SUITE("kernels.gemm") {
         CAPTURE(threads);
         CAPTURE(items);
         std::vector<T> got = c, want = c;
-        kk::gemm_batched<T>(false, false, m, n, k, T(1), a.data(), lda, b.data(), ldb, T(-1), got.data(), ldc,
-                            items, stride_a, 0, stride_c, epilogue);
+        kk::gemm_batched<T>(false, false, m, n, k, T(1), a.data(), lda, b.data(), ldb, T(-1), got.data(), ldc, items,
+                            stride_a, 0, stride_c, epilogue);
         for (index_t i = 0; i < items; ++i) {
           kk::gemm_reference<T>(false, false, m, n, k, T(1), a.data() + i * stride_a, lda, b.data(), ldb, T(-1),
                                 want.data() + i * stride_c, ldc, epilogue);
@@ -446,10 +444,9 @@ TEST_SUITE("kernels.gemm") {
                          kexue::shape_error);
     CHECK_THROWS_WITH_AS(kk::gemm<float>(false, false, 2, 3, 4, 1.0f, x.data(), 4, x.data(), 3, 0.0f, x.data(), 2),
                          "gemm: ldc 2 is smaller than the row length 3 of C (m 2, n 3)", kexue::shape_error);
-    CHECK_THROWS_WITH_AS(kk::gemm_batched<float>(false, false, 2, 3, 4, 1.0f, x.data(), 4, x.data(), 3, 0.0f,
-                                                 x.data(), 3, 2, 8, 12, 5),
-                         "gemm_batched: stride_c 5 makes the C matrices overlap (m 2, n 3, ldc 3)",
-                         kexue::shape_error);
+    CHECK_THROWS_WITH_AS(
+        kk::gemm_batched<float>(false, false, 2, 3, 4, 1.0f, x.data(), 4, x.data(), 3, 0.0f, x.data(), 3, 2, 8, 12, 5),
+        "gemm_batched: stride_c 5 makes the C matrices overlap (m 2, n 3, ldc 3)", kexue::shape_error);
     // Empty products are fine and touch nothing.
     kk::gemm<float>(false, false, 0, 0, 0, 1.0f, nullptr, 1, nullptr, 1, 0.0f, nullptr, 1);
   }

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 // Tests of kernels/parallel.hpp: the thread-count setting and parallel_for's chunking, nesting and errors.
-#include <doctest/doctest.h>
-
 #include <atomic>     // per-index visit counters
 #include <stdexcept>  // std::runtime_error
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include <kexue/kernels/parallel.hpp>
 

@@ -69,8 +69,8 @@ namespace detail {
 
 inline constexpr std::size_t allocator_small_limit = 4096;  // exact multiples of 64 up to here
 inline constexpr int allocator_small_classes = static_cast<int>(allocator_small_limit / 64);
-inline constexpr int allocator_min_exponent = 12;           // 2^12 = allocator_small_limit
-inline constexpr int allocator_max_exponent = 44;           // blocks above 16 TiB are never cached
+inline constexpr int allocator_min_exponent = 12;  // 2^12 = allocator_small_limit
+inline constexpr int allocator_max_exponent = 44;  // blocks above 16 TiB are never cached
 inline constexpr int allocator_class_count =
     allocator_small_classes + 4 * (allocator_max_exponent - allocator_min_exponent);
 

@@ -2,9 +2,9 @@
 // General matrix product C = alpha op(A) op(B) + beta C: packed, cache-blocked, SIMD, multi-threaded.
 #pragma once
 
-#include <algorithm>    // std::min, std::max
-#include <cstddef>      // std::size_t
-#include <new>          // aligned operator new for the packing buffers
+#include <algorithm>  // std::min, std::max
+#include <cstddef>    // std::size_t
+#include <new>        // aligned operator new for the packing buffers
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>  // sysconf: cache sizes
@@ -30,15 +30,14 @@ namespace kexue::kernels {
 ///          threads run on the calling thread. Results do not depend on the thread count: every element
 ///          of C is summed in the same order. Throws shape_error for negative sizes or short strides.
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-          const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue = {});
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
+          index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue = {});
 
 /// @brief The scalar twin of gemm: the plain triple loop, same arguments and contracts, for tests and
 ///        benchmarks. Sums over k in order, in T.
 template <class T>
-void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
-                    index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc,
-                    const gemm_epilogue<T>& epilogue = {});
+void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+                    const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue = {});
 
 /// @brief `batch` independent products C_i = act(alpha op(A_i) op(B_i) + beta C_i + bias), i < batch,
 ///        with A_i = a + i * stride_a, B_i = b + i * stride_b, C_i = c + i * stride_c (strides in elements).
@@ -47,8 +46,8 @@ void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k,
 ///          batch when it has enough items for the threads, otherwise each product is threaded itself.
 template <class T>
 void gemm_batched(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-                  const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a,
-                  index_t stride_b, index_t stride_c, const gemm_epilogue<T>& epilogue = {});
+                  const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a, index_t stride_b,
+                  index_t stride_c, const gemm_epilogue<T>& epilogue = {});
 
 /// @brief Cache blocking of the packed GEMM: op(A) is packed in panels of mc x kc, op(B) in blocks of kc x nc.
 struct gemm_blocking {
@@ -108,9 +107,8 @@ void gemm_scale_only(index_t m, index_t n, T beta, T* c, index_t ldc, const gemm
 }  // namespace detail
 
 template <class T>
-void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
-                    index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc,
-                    const gemm_epilogue<T>& epilogue) {
+void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+                    const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
   detail::gemm_check_arguments("gemm_reference", trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (alpha == T(0) || k == 0) {
     detail::gemm_scale_only(m, n, beta, c, ldc, epilogue);
@@ -154,7 +152,9 @@ inline index_t gemm_cache_bytes(int level) noexcept {
   return sizes[level - 1];
 }
 
-inline index_t round_down_to(index_t x, index_t multiple) noexcept { return std::max(multiple, x / multiple * multiple); }
+inline index_t round_down_to(index_t x, index_t multiple) noexcept {
+  return std::max(multiple, x / multiple * multiple);
+}
 inline index_t round_up_to(index_t x, index_t multiple) noexcept { return (x + multiple - 1) / multiple * multiple; }
 inline index_t ceil_div(index_t x, index_t y) noexcept { return (x + y - 1) / y; }
 
@@ -178,11 +178,11 @@ gemm_blocking compute_gemm_blocking() noexcept {
   blocking.kc = std::clamp<index_t>(round_down_to(l1 / ((config::mr + config::nr) * index_t(sizeof(T))), 64), 64, 1024);
   // The kc x nc block of B is re-read from L2 by every micro-panel of A, while the next block is being
   // prefetched: a quarter of L2 each.
-  blocking.nc = std::clamp<index_t>(round_down_to(l2 / 4 / (blocking.kc * index_t(sizeof(T))), config::nr),
-                                    config::nr, 8192);
+  blocking.nc =
+      std::clamp<index_t>(round_down_to(l2 / 4 / (blocking.kc * index_t(sizeof(T))), config::nr), config::nr, 8192);
   // The mc x kc panel of A is read once per block of B, from L3.
-  blocking.mc = std::clamp<index_t>(round_down_to(l3 / 8 / (blocking.kc * index_t(sizeof(T))), config::mr),
-                                    config::mr, 4096);
+  blocking.mc =
+      std::clamp<index_t>(round_down_to(l3 / 8 / (blocking.kc * index_t(sizeof(T))), config::mr), config::mr, 4096);
   return blocking;
 }
 
@@ -338,7 +338,8 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
   };
 
   gemm_workspace<T>& workspace = thread_gemm_workspace<T>();
-  T* packed_a = a_direct ? nullptr : gemm_workspace<T>::grow(workspace.a, workspace.a_size, std::size_t(mc_max * kc_max));
+  T* packed_a =
+      a_direct ? nullptr : gemm_workspace<T>::grow(workspace.a, workspace.a_size, std::size_t(mc_max * kc_max));
   T* packed_b = gemm_workspace<T>::grow(workspace.b, workspace.b_size, std::size_t((b_direct ? nr : nc_max) * kc_max));
 
   const bool relu = epilogue.activation == gemm_activation::relu;
@@ -412,8 +413,8 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
           }
           if (tail_cols > 0) {
             args.bias = bias ? bias + full_cols : nullptr;
-            gemm_kernel_for<T>(a_direct, rows, tail_vecs)(kc, panel_a, lda, b_tail, b_tail_stride,
-                                                          c_row + full_cols, ldc, tail_cols, args);
+            gemm_kernel_for<T>(a_direct, rows, tail_vecs)(kc, panel_a, lda, b_tail, b_tail_stride, c_row + full_cols,
+                                                          ldc, tail_cols, args);
             prefetch.step();
             next_rows.step();
           }
@@ -468,8 +469,8 @@ bool gemm_tiny(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
     for (index_t jr = 0; jr < n; jr += nr, panel_b += b_step) {
       const index_t cols = std::min<index_t>(nr, n - jr);
       args.bias = epilogue.bias ? epilogue.bias + jr : nullptr;
-      gemm_kernel_for<T>(a_direct, rows, static_cast<int>(ceil_div(cols, w)))(
-          k, panel_a, a_stride, panel_b, b_stride, c + ir * ldc + jr, ldc, cols, args);
+      gemm_kernel_for<T>(a_direct, rows, static_cast<int>(ceil_div(cols, w)))(k, panel_a, a_stride, panel_b, b_stride,
+                                                                              c + ir * ldc + jr, ldc, cols, args);
     }
   }
   gemm_apply_custom(epilogue, c, ldc, m, n);
@@ -526,8 +527,7 @@ inline int gemm_thread_count(index_t m, index_t n, index_t k) noexcept {
 
 template <class T>
 void gemm_dispatch(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-                   const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue,
-                   int threads) {
+                   const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue, int threads) {
   if (m == 0 || n == 0) return;
   if (alpha == T(0) || k == 0) {
     gemm_scale_only(m, n, beta, c, ldc, epilogue);
@@ -565,8 +565,8 @@ void gemm_dispatch(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, 
 // ~~~ implementation: public entries ~~~
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-          const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
+          index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
   detail::gemm_check_arguments("gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
   detail::gemm_dispatch(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue,
                         detail::gemm_thread_count(m, n, k));
@@ -574,14 +574,14 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
 
 template <class T>
 void gemm_batched(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-                  const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a,
-                  index_t stride_b, index_t stride_c, const gemm_epilogue<T>& epilogue) {
+                  const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a, index_t stride_b,
+                  index_t stride_c, const gemm_epilogue<T>& epilogue) {
   detail::gemm_check_arguments("gemm_batched", trans_a, trans_b, m, n, k, lda, ldb, ldc);
   KEXUE_CHECK(batch >= 0, shape_error, "gemm_batched", "negative batch ", batch);
   KEXUE_CHECK(stride_a >= 0 && stride_b >= 0, shape_error, "gemm_batched", "negative stride (stride_a ", stride_a,
               ", stride_b ", stride_b, ")");
-  KEXUE_CHECK(batch <= 1 || m == 0 || n == 0 || stride_c >= (m - 1) * ldc + n, shape_error, "gemm_batched",
-              "stride_c ", stride_c, " makes the C matrices overlap (m ", m, ", n ", n, ", ldc ", ldc, ")");
+  KEXUE_CHECK(batch <= 1 || m == 0 || n == 0 || stride_c >= (m - 1) * ldc + n, shape_error, "gemm_batched", "stride_c ",
+              stride_c, " makes the C matrices overlap (m ", m, ", n ", n, ", ldc ", ldc, ")");
   if (batch == 0 || m == 0 || n == 0) return;
 
   const int threads = in_parallel_region() ? 1 : get_num_threads();
@@ -596,8 +596,8 @@ void gemm_batched(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T
     return;
   }
   // Enough items per thread chunk to be worth starting it.
-  const index_t grain = std::max<index_t>(1, static_cast<index_t>(double(detail::gemm_min_fma_per_thread) /
-                                                                  std::max(fma, 1.0)));
+  const index_t grain =
+      std::max<index_t>(1, static_cast<index_t>(double(detail::gemm_min_fma_per_thread) / std::max(fma, 1.0)));
   parallel_for(0, batch, grain, [&](index_t begin, index_t end) {
     for (index_t i = begin; i < end; ++i) {
       detail::gemm_dispatch(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
-// GEMM register micro-kernel: an MR x NR tile of C held in SIMD registers, fed from packed panels.
+// GEMM register micro-kernel: an mr x nr tile of C held in SIMD registers, fed from packed or in-place panels.
 #pragma once
 
-#include <array>        // the dispatch table
-#include <cstddef>      // std::size_t
-#include <utility>      // std::index_sequence
+#include <array>    // the dispatch table
+#include <cstddef>  // std::size_t
+#include <utility>  // std::index_sequence
 
 #include <kexue/config.hpp>
 #include <kexue/core/shape.hpp>  // index_t
@@ -63,7 +63,8 @@ struct gemm_simd {
 
 /// @brief Register blocking for T: the micro-tile is mr rows by nr = nv * width columns of C.
 /// @details AVX-512 (32 registers): 12 x 2 accumulator registers + 2 for B + 1 broadcast of A = 27.
-///          AVX2 / SSE (16 registers): 6 x 2 + 2 + 1 = 15. Scalar: a 4 x 4 tile.
+///          AVX2 / SSE (16 registers): 6 x 2 + 2 + 1 = 15. Scalar: a 4 x 4 tile. For tuning, defining both
+///          KEXUE_GEMM_MR and KEXUE_GEMM_NV overrides mr and nv.
 template <class T>
 struct gemm_config {
   using ops = gemm_simd<T>;
@@ -88,7 +89,7 @@ struct gemm_tile_args {
   T beta;
   bool beta_zero;  ///< C's old contents are ignored (BLAS semantics for beta == 0: NaN in C does not propagate)
   bool relu;
-  const T* bias;   ///< null, or the tile's slice of the bias (only on the last K block)
+  const T* bias;  ///< null, or the tile's slice of the bias (only on the last K block)
 };
 
 /// @brief Computes one tile: C[0:Rows, 0:n_valid] = epilogue(alpha * op(A) op(B) + beta * C) over a depth of kc.
@@ -127,7 +128,7 @@ void gemm_micro_kernel(index_t kc, const T* __restrict a, index_t a_stride, cons
     }
   }
 
-  auto step = [&](reg (&sum)[Rows][Vecs]) {
+  auto step = [&](reg(&sum)[Rows][Vecs]) {
     reg bv[Vecs];
 #pragma GCC unroll 4
     for (int j = 0; j < Vecs; ++j) bv[j] = ops::loadu(b + j * w);

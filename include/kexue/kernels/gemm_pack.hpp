@@ -2,8 +2,8 @@
 // GEMM packing: copies blocks of op(A) and op(B) into the contiguous, zero-padded panels the micro-kernel reads.
 #pragma once
 
-#include <algorithm>  // std::min, std::fill
-#include <cstring>    // std::memcpy
+#include <algorithm>    // std::min, std::fill
+#include <cstring>      // std::memcpy
 #include <type_traits>  // std::is_same_v
 
 #include <kexue/core/shape.hpp>  // index_t
@@ -100,7 +100,9 @@ inline void transpose_block(const double* src, index_t ld, double* dst, index_t 
 
 /// Side of the square block transpose_block handles for T (0: none).
 template <class T>
-inline constexpr int transpose_block_size = std::is_same_v<T, float> ? 8 : std::is_same_v<T, double> ? 4 : 0;
+inline constexpr int transpose_block_size = std::is_same_v<T, float>    ? 8
+                                            : std::is_same_v<T, double> ? 4
+                                                                        : 0;
 #else
 template <class T>
 inline constexpr int transpose_block_size = 0;
