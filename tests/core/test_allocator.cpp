@@ -29,9 +29,22 @@ struct cache_limit_guard {
   std::size_t saved_;
 };
 
+/// Frees its block during static destruction, after main returns, as a tensor with static storage duration
+/// would: the allocator must still be usable then (a crash, or an AddressSanitizer report, fails the run).
+struct freed_at_exit {
+  void* block = nullptr;
+  ~freed_at_exit() { kexue::deallocate_bytes(block, 1000); }
+};
+freed_at_exit late_free;
+
 }  // namespace
 
 TEST_SUITE("core.allocator") {
+  TEST_CASE("blocks can be freed during static destruction") {
+    late_free.block = kexue::allocate_bytes(1000);  // freed by ~freed_at_exit after main
+    CHECK(late_free.block != nullptr);
+  }
+
   TEST_CASE("blocks are aligned to storage_alignment and writable over their whole size") {
     for (std::size_t bytes : {std::size_t(0), std::size_t(1), std::size_t(63), std::size_t(64), std::size_t(65),
                               std::size_t(4096), std::size_t(4097), std::size_t(100000), std::size_t(3) << 20}) {
