@@ -351,8 +351,8 @@ namespace detail {
 
 inline constexpr std::size_t allocator_small_limit = 4096;  // exact multiples of 64 up to here
 inline constexpr int allocator_small_classes = static_cast<int>(allocator_small_limit / 64);
-inline constexpr int allocator_min_exponent = 12;           // 2^12 = allocator_small_limit
-inline constexpr int allocator_max_exponent = 44;           // blocks above 16 TiB are never cached
+inline constexpr int allocator_min_exponent = 12;  // 2^12 = allocator_small_limit
+inline constexpr int allocator_max_exponent = 44;  // blocks above 16 TiB are never cached
 inline constexpr int allocator_class_count =
     allocator_small_classes + 4 * (allocator_max_exponent - allocator_min_exponent);
 
@@ -2488,9 +2488,9 @@ KEXUE_VMATH_ARRAY(vsoftplus, softplus)
 // SPDX-License-Identifier: MIT
 // General matrix product C = alpha op(A) op(B) + beta C: packed, cache-blocked, SIMD, multi-threaded.
 
-#include <algorithm>    // std::min, std::max
-#include <cstddef>      // std::size_t
-#include <new>          // aligned operator new for the packing buffers
+#include <algorithm>  // std::min, std::max
+#include <cstddef>    // std::size_t
+#include <new>        // aligned operator new for the packing buffers
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>  // sysconf: cache sizes
@@ -2500,11 +2500,11 @@ KEXUE_VMATH_ARRAY(vsoftplus, softplus)
 // #include <kexue/core/shape.hpp>
 // #include <kexue/kernels/gemm_microkernel.hpp>
 // SPDX-License-Identifier: MIT
-// GEMM register micro-kernel: an MR x NR tile of C held in SIMD registers, fed from packed panels.
+// GEMM register micro-kernel: an mr x nr tile of C held in SIMD registers, fed from packed or in-place panels.
 
-#include <array>        // the dispatch table
-#include <cstddef>      // std::size_t
-#include <utility>      // std::index_sequence
+#include <array>    // the dispatch table
+#include <cstddef>  // std::size_t
+#include <utility>  // std::index_sequence
 
 // #include <kexue/config.hpp>
 // #include <kexue/core/shape.hpp>
@@ -2563,7 +2563,8 @@ struct gemm_simd {
 
 /// @brief Register blocking for T: the micro-tile is mr rows by nr = nv * width columns of C.
 /// @details AVX-512 (32 registers): 12 x 2 accumulator registers + 2 for B + 1 broadcast of A = 27.
-///          AVX2 / SSE (16 registers): 6 x 2 + 2 + 1 = 15. Scalar: a 4 x 4 tile.
+///          AVX2 / SSE (16 registers): 6 x 2 + 2 + 1 = 15. Scalar: a 4 x 4 tile. For tuning, defining both
+///          KEXUE_GEMM_MR and KEXUE_GEMM_NV overrides mr and nv.
 template <class T>
 struct gemm_config {
   using ops = gemm_simd<T>;
@@ -2588,7 +2589,7 @@ struct gemm_tile_args {
   T beta;
   bool beta_zero;  ///< C's old contents are ignored (BLAS semantics for beta == 0: NaN in C does not propagate)
   bool relu;
-  const T* bias;   ///< null, or the tile's slice of the bias (only on the last K block)
+  const T* bias;  ///< null, or the tile's slice of the bias (only on the last K block)
 };
 
 /// @brief Computes one tile: C[0:Rows, 0:n_valid] = epilogue(alpha * op(A) op(B) + beta * C) over a depth of kc.
@@ -2627,7 +2628,7 @@ void gemm_micro_kernel(index_t kc, const T* __restrict a, index_t a_stride, cons
     }
   }
 
-  auto step = [&](reg (&sum)[Rows][Vecs]) {
+  auto step = [&](reg(&sum)[Rows][Vecs]) {
     reg bv[Vecs];
 #pragma GCC unroll 4
     for (int j = 0; j < Vecs; ++j) bv[j] = ops::loadu(b + j * w);
@@ -2736,8 +2737,8 @@ inline gemm_kernel_fn<T> gemm_kernel_for(bool a_direct, int rows, int vecs) noex
 // SPDX-License-Identifier: MIT
 // GEMM packing: copies blocks of op(A) and op(B) into the contiguous, zero-padded panels the micro-kernel reads.
 
-#include <algorithm>  // std::min, std::fill
-#include <cstring>    // std::memcpy
+#include <algorithm>    // std::min, std::fill
+#include <cstring>      // std::memcpy
 #include <type_traits>  // std::is_same_v
 
 // #include <kexue/core/shape.hpp>
@@ -2834,7 +2835,9 @@ inline void transpose_block(const double* src, index_t ld, double* dst, index_t 
 
 /// Side of the square block transpose_block handles for T (0: none).
 template <class T>
-inline constexpr int transpose_block_size = std::is_same_v<T, float> ? 8 : std::is_same_v<T, double> ? 4 : 0;
+inline constexpr int transpose_block_size = std::is_same_v<T, float>    ? 8
+                                            : std::is_same_v<T, double> ? 4
+                                                                        : 0;
 #else
 template <class T>
 inline constexpr int transpose_block_size = 0;
@@ -2946,15 +2949,14 @@ namespace kexue::kernels {
 ///          threads run on the calling thread. Results do not depend on the thread count: every element
 ///          of C is summed in the same order. Throws shape_error for negative sizes or short strides.
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-          const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue = {});
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
+          index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue = {});
 
 /// @brief The scalar twin of gemm: the plain triple loop, same arguments and contracts, for tests and
 ///        benchmarks. Sums over k in order, in T.
 template <class T>
-void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
-                    index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc,
-                    const gemm_epilogue<T>& epilogue = {});
+void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+                    const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue = {});
 
 /// @brief `batch` independent products C_i = act(alpha op(A_i) op(B_i) + beta C_i + bias), i < batch,
 ///        with A_i = a + i * stride_a, B_i = b + i * stride_b, C_i = c + i * stride_c (strides in elements).
@@ -2963,8 +2965,8 @@ void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k,
 ///          batch when it has enough items for the threads, otherwise each product is threaded itself.
 template <class T>
 void gemm_batched(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-                  const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a,
-                  index_t stride_b, index_t stride_c, const gemm_epilogue<T>& epilogue = {});
+                  const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a, index_t stride_b,
+                  index_t stride_c, const gemm_epilogue<T>& epilogue = {});
 
 /// @brief Cache blocking of the packed GEMM: op(A) is packed in panels of mc x kc, op(B) in blocks of kc x nc.
 struct gemm_blocking {
@@ -3024,9 +3026,8 @@ void gemm_scale_only(index_t m, index_t n, T beta, T* c, index_t ldc, const gemm
 }  // namespace detail
 
 template <class T>
-void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a,
-                    index_t lda, const T* b, index_t ldb, T beta, T* c, index_t ldc,
-                    const gemm_epilogue<T>& epilogue) {
+void gemm_reference(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+                    const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
   detail::gemm_check_arguments("gemm_reference", trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (alpha == T(0) || k == 0) {
     detail::gemm_scale_only(m, n, beta, c, ldc, epilogue);
@@ -3070,7 +3071,9 @@ inline index_t gemm_cache_bytes(int level) noexcept {
   return sizes[level - 1];
 }
 
-inline index_t round_down_to(index_t x, index_t multiple) noexcept { return std::max(multiple, x / multiple * multiple); }
+inline index_t round_down_to(index_t x, index_t multiple) noexcept {
+  return std::max(multiple, x / multiple * multiple);
+}
 inline index_t round_up_to(index_t x, index_t multiple) noexcept { return (x + multiple - 1) / multiple * multiple; }
 inline index_t ceil_div(index_t x, index_t y) noexcept { return (x + y - 1) / y; }
 
@@ -3094,11 +3097,11 @@ gemm_blocking compute_gemm_blocking() noexcept {
   blocking.kc = std::clamp<index_t>(round_down_to(l1 / ((config::mr + config::nr) * index_t(sizeof(T))), 64), 64, 1024);
   // The kc x nc block of B is re-read from L2 by every micro-panel of A, while the next block is being
   // prefetched: a quarter of L2 each.
-  blocking.nc = std::clamp<index_t>(round_down_to(l2 / 4 / (blocking.kc * index_t(sizeof(T))), config::nr),
-                                    config::nr, 8192);
+  blocking.nc =
+      std::clamp<index_t>(round_down_to(l2 / 4 / (blocking.kc * index_t(sizeof(T))), config::nr), config::nr, 8192);
   // The mc x kc panel of A is read once per block of B, from L3.
-  blocking.mc = std::clamp<index_t>(round_down_to(l3 / 8 / (blocking.kc * index_t(sizeof(T))), config::mr),
-                                    config::mr, 4096);
+  blocking.mc =
+      std::clamp<index_t>(round_down_to(l3 / 8 / (blocking.kc * index_t(sizeof(T))), config::mr), config::mr, 4096);
   return blocking;
 }
 
@@ -3254,7 +3257,8 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
   };
 
   gemm_workspace<T>& workspace = thread_gemm_workspace<T>();
-  T* packed_a = a_direct ? nullptr : gemm_workspace<T>::grow(workspace.a, workspace.a_size, std::size_t(mc_max * kc_max));
+  T* packed_a =
+      a_direct ? nullptr : gemm_workspace<T>::grow(workspace.a, workspace.a_size, std::size_t(mc_max * kc_max));
   T* packed_b = gemm_workspace<T>::grow(workspace.b, workspace.b_size, std::size_t((b_direct ? nr : nc_max) * kc_max));
 
   const bool relu = epilogue.activation == gemm_activation::relu;
@@ -3328,8 +3332,8 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
           }
           if (tail_cols > 0) {
             args.bias = bias ? bias + full_cols : nullptr;
-            gemm_kernel_for<T>(a_direct, rows, tail_vecs)(kc, panel_a, lda, b_tail, b_tail_stride,
-                                                          c_row + full_cols, ldc, tail_cols, args);
+            gemm_kernel_for<T>(a_direct, rows, tail_vecs)(kc, panel_a, lda, b_tail, b_tail_stride, c_row + full_cols,
+                                                          ldc, tail_cols, args);
             prefetch.step();
             next_rows.step();
           }
@@ -3384,8 +3388,8 @@ bool gemm_tiny(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T al
     for (index_t jr = 0; jr < n; jr += nr, panel_b += b_step) {
       const index_t cols = std::min<index_t>(nr, n - jr);
       args.bias = epilogue.bias ? epilogue.bias + jr : nullptr;
-      gemm_kernel_for<T>(a_direct, rows, static_cast<int>(ceil_div(cols, w)))(
-          k, panel_a, a_stride, panel_b, b_stride, c + ir * ldc + jr, ldc, cols, args);
+      gemm_kernel_for<T>(a_direct, rows, static_cast<int>(ceil_div(cols, w)))(k, panel_a, a_stride, panel_b, b_stride,
+                                                                              c + ir * ldc + jr, ldc, cols, args);
     }
   }
   gemm_apply_custom(epilogue, c, ldc, m, n);
@@ -3442,8 +3446,7 @@ inline int gemm_thread_count(index_t m, index_t n, index_t k) noexcept {
 
 template <class T>
 void gemm_dispatch(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-                   const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue,
-                   int threads) {
+                   const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue, int threads) {
   if (m == 0 || n == 0) return;
   if (alpha == T(0) || k == 0) {
     gemm_scale_only(m, n, beta, c, ldc, epilogue);
@@ -3481,8 +3484,8 @@ void gemm_dispatch(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, 
 // ~~~ implementation: public entries ~~~
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-          const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
+void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda, const T* b,
+          index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
   detail::gemm_check_arguments("gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
   detail::gemm_dispatch(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue,
                         detail::gemm_thread_count(m, n, k));
@@ -3490,14 +3493,14 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
 
 template <class T>
 void gemm_batched(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-                  const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a,
-                  index_t stride_b, index_t stride_c, const gemm_epilogue<T>& epilogue) {
+                  const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a, index_t stride_b,
+                  index_t stride_c, const gemm_epilogue<T>& epilogue) {
   detail::gemm_check_arguments("gemm_batched", trans_a, trans_b, m, n, k, lda, ldb, ldc);
   KEXUE_CHECK(batch >= 0, shape_error, "gemm_batched", "negative batch ", batch);
   KEXUE_CHECK(stride_a >= 0 && stride_b >= 0, shape_error, "gemm_batched", "negative stride (stride_a ", stride_a,
               ", stride_b ", stride_b, ")");
-  KEXUE_CHECK(batch <= 1 || m == 0 || n == 0 || stride_c >= (m - 1) * ldc + n, shape_error, "gemm_batched",
-              "stride_c ", stride_c, " makes the C matrices overlap (m ", m, ", n ", n, ", ldc ", ldc, ")");
+  KEXUE_CHECK(batch <= 1 || m == 0 || n == 0 || stride_c >= (m - 1) * ldc + n, shape_error, "gemm_batched", "stride_c ",
+              stride_c, " makes the C matrices overlap (m ", m, ", n ", n, ", ldc ", ldc, ")");
   if (batch == 0 || m == 0 || n == 0) return;
 
   const int threads = in_parallel_region() ? 1 : get_num_threads();
@@ -3512,8 +3515,8 @@ void gemm_batched(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T
     return;
   }
   // Enough items per thread chunk to be worth starting it.
-  const index_t grain = std::max<index_t>(1, static_cast<index_t>(double(detail::gemm_min_fma_per_thread) /
-                                                                  std::max(fma, 1.0)));
+  const index_t grain =
+      std::max<index_t>(1, static_cast<index_t>(double(detail::gemm_min_fma_per_thread) / std::max(fma, 1.0)));
   parallel_for(0, batch, grain, [&](index_t begin, index_t end) {
     for (index_t i = begin; i < end; ++i) {
       detail::gemm_dispatch(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
