@@ -8746,27 +8746,6 @@ std::vector<tensor<T>> unbind(const tensor<T>& x, int axis = 0);
 
 namespace detail {
 
-/// autograd::record for a list of inputs of any length (node.hpp's record takes an initializer list).
-template <class T, class MakeBackward>
-tensor<T> record_inputs(const char* name, tensor<T> output, const std::vector<tensor<T>>& inputs,
-                        MakeBackward&& make_backward) {
-  if (!is_grad_enabled()) return output;
-  bool needed = false;
-  for (const auto& t : inputs) needed = needed || (t.defined() && t.requires_grad());
-  if (!needed) return output;
-  auto n = std::make_shared<autograd::node<T>>();
-  n->name = name;
-  n->inputs = inputs;
-  n->versions.reserve(inputs.size());
-  for (const auto& t : inputs) n->versions.push_back(t.defined() ? t.version() : 0);
-  n->backward_fn = make_backward(std::weak_ptr<autograd::node<T>>(n));
-  auto& impl = output.checked_impl();
-  n->output = output.impl();
-  impl.grad_fn = std::move(n);
-  impl.requires_grad = true;
-  return output;
-}
-
 /// "[2, 3], [2, 4]": every shape of a list, for messages.
 template <class T>
 std::string format_shapes(const std::vector<tensor<T>>& tensors) {
@@ -8802,8 +8781,8 @@ tensor<T> concat(const std::vector<tensor<T>>& tensors, int axis) {
     }
   }
   if constexpr (tensor<T>::is_differentiable) {
-    // make_backward runs inside record_inputs, so `tensors` may be read by reference there.
-    return detail::record_inputs<T>("concat", out, tensors, [a, &tensors](auto) {
+    // make_backward runs inside record, so `tensors` may be read by reference there.
+    return autograd::record<T>("concat", out, tensors, [a, &tensors](auto) {
       std::vector<index_t> sizes;  // extent of each input along the axis
       std::vector<bool> needed;    // whether each input needs a gradient
       for (const auto& t : tensors) {
