@@ -98,4 +98,17 @@ class generator {
   bool has_spare_normal_ = false;
 };
 
+/// @brief The process-wide generator, used where no generator is passed (layer initialisation:
+/// `nn::linear<float> fc(opts)` draws its weights from it). It starts from generator::default_seed, so a
+/// program that builds its model the same way gets the same weights on every run and platform.
+/// Not synchronised: seed it and draw from it on one thread (where models are built); pass an explicit
+/// generator to code that runs on several threads.
+inline generator& default_generator() {
+  static generator gen;
+  return gen;
+}
+
+/// Restarts the process-wide generator from `seed` (as torch.manual_seed).
+inline void manual_seed(std::uint64_t seed) { default_generator().seed(seed); }
+
 }  // namespace kexue
