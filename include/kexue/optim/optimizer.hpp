@@ -8,6 +8,7 @@
 #include <limits>         // infinity
 #include <memory>         // std::unique_ptr
 #include <optional>       // per-group overrides
+#include <type_traits>    // wrapper constructor constraints
 #include <string>         // names in messages and state keys
 #include <unordered_set>  // deduplication of shared parameters
 #include <utility>        // std::move
@@ -186,6 +187,14 @@ tensor<U> tensor_entry(const std::string& op, const state_dict& state, const std
   return t.copy();
 }
 
+/// True when `name` is `prefix` followed by an index below `count` ("slow.3" for prefix "slow.").
+inline bool is_indexed_key(const std::string& name, const std::string& prefix, std::size_t count) {
+  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return false;
+  const std::string digits = name.substr(prefix.size());
+  if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  return std::stoul(digits) < count;
+}
+
 /// Throws value_error for an entry of `state` whose name is not accepted by `known`.
 template <class Known>
 void check_no_unexpected(const std::string& op, const state_dict& state, Known known) {
@@ -209,6 +218,7 @@ void check_no_unexpected(const std::string& op, const state_dict& state, Known k
 template <class T>
 class basic_optimizer : public optimizer<T> {
  public:
+  using optimizer<T>::set_lr;
   const std::vector<param_group<T>>& param_groups() const override { return groups_; }
 
   void set_lr(std::size_t group, double lr) override {
@@ -402,6 +412,7 @@ class basic_optimizer : public optimizer<T> {
 template <class T>
 class wrapper : public optimizer<T> {
  public:
+  using optimizer<T>::set_lr;
   const std::vector<param_group<T>>& param_groups() const override { return inner_->param_groups(); }
   void set_lr(std::size_t group, double lr) override { inner_->set_lr(group, lr); }
   std::vector<tensor<T>> parameter_state(std::size_t index) const override {
@@ -409,6 +420,11 @@ class wrapper : public optimizer<T> {
   }
   /// The wrapped optimizer.
   optimizer<T>& inner() { return *inner_; }
+  /// The wrapped optimizer as its concrete type (no check: use the type it was built with).
+  template <class O>
+  O& inner_as() {
+    return static_cast<O&>(*inner_);
+  }
   const optimizer<T>& inner() const { return *inner_; }
 
  protected:
@@ -427,18 +443,36 @@ class wrapper : public optimizer<T> {
                                 [&](const std::string& n) { return n.rfind("inner.", 0) == 0 || own_key(n); });
     inner_->load_state(s.sub("inner"));
   }
+  /// Copies of the parameters whose gradient is defined (and, with `mask`, whose flag is set), taken before
+  /// the inner step; undefined entries elsewhere.
+  std::vector<tensor<T>> snapshot(const std::vector<bool>* mask = nullptr) const {
+    auto params = this->parameters();
+    std::vector<tensor<T>> out(params.size());
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      if (params[i].grad().defined() && (mask == nullptr || (*mask)[i])) out[i] = params[i].detach().copy();
+    }
+    return out;
+  }
   std::unique_ptr<optimizer<T>> inner_;
 };
 
 namespace detail {
+template <class X>
+struct is_unique_ptr : std::false_type {};
+template <class O>
+struct is_unique_ptr<std::unique_ptr<O>> : std::true_type {};
+
 /// Moves an optimizer (or takes a unique_ptr to one) into the unique_ptr a wrapper holds.
 template <class T, class Inner>
 std::unique_ptr<optimizer<T>> own(Inner&& inner) {
   using I = std::decay_t<Inner>;
-  if constexpr (std::is_same_v<I, std::unique_ptr<optimizer<T>>>) {
-    return std::move(inner);
+  if constexpr (is_unique_ptr<I>::value) {
+    static_assert(std::is_base_of_v<optimizer<T>, typename I::element_type>,
+                  "optimizer wrappers wrap a kexue::optim::optimizer<T> of the same element type");
+    return std::unique_ptr<optimizer<T>>(std::move(inner));
   } else {
-    static_assert(std::is_base_of_v<optimizer<T>, I>, "optimizer wrappers wrap a kexue::optim::optimizer<T>");
+    static_assert(std::is_base_of_v<optimizer<T>, I>,
+                  "optimizer wrappers wrap a kexue::optim::optimizer<T> of the same element type");
     static_assert(!std::is_lvalue_reference_v<Inner>,
                   "optimizer wrappers take ownership: pass a temporary or std::move(optimizer)");
     return std::make_unique<I>(std::move(inner));
@@ -455,6 +489,9 @@ struct optimizer_value<std::unique_ptr<O>> {
 };
 template <class Inner>
 using optimizer_value_t = typename optimizer_value<std::decay_t<Inner>>::type;
+/// Keeps a wrapper's constructor template from standing in for its move constructor.
+template <class Inner, class Self>
+using enable_wrap = std::enable_if_t<!std::is_same_v<std::decay_t<Inner>, Self>, int>;
 }  // namespace detail
 
 // ~~~ Gradient clipping ~~~
