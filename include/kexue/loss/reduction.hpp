@@ -122,33 +122,48 @@ inline void check_weight_shape(const shape& w, const shape& s, const char* op) {
 }
 }  // namespace detail
 
+namespace detail {
+/// The reduction step shared by reduce() and losses whose per-sample terms already carry their weights
+/// (cross_entropy with class weights and label smoothing): `terms` are the weighted contributions, `den` the
+/// weights the mean divides by (undefined = the count of kept entries), `mask` (may be undefined) the kept
+/// entries. Shapes are the caller's responsibility (den broadcastable to terms, mask equal to it).
 template <class T>
-tensor<T> reduce(const tensor<T>& per_sample, reduction r, const tensor<T>& sample_weight, const tensor<bool>& mask,
-                 const char* op) {
-  const shape& s = per_sample.shape();
-  if (sample_weight.defined()) detail::check_weight_shape(sample_weight.shape(), s, op);
-  if (mask.defined()) {
-    KEXUE_CHECK(mask.shape() == s, shape_error, op, "mask shape ", format_shape(mask.shape()),
-                " differs from the per-sample loss shape ", format_shape(s));
-  }
-  tensor<T> l = sample_weight.defined() ? mul(per_sample, sample_weight) : per_sample;
-  if (mask.defined()) l = where(mask, l, T(0));
+tensor<T> reduce_terms(const tensor<T>& terms, reduction r, const tensor<T>& den, const tensor<bool>& mask) {
+  const tensor<T> l = mask.defined() ? where(mask, terms, T(0)) : terms;
   if (r == reduction::none) return l;
   tensor<T> total = sum(l);
   if (r == reduction::sum) return total;
-  if (sample_weight.defined()) {
-    tensor<T> w = expand(sample_weight, s);
+  if (den.defined()) {
+    tensor<T> w = expand(den, terms.shape());
     if (mask.defined()) w = where(mask, w, T(0));
-    const tensor<T> den = sum(w);
-    return div(total, where(equal(den, T(0)), T(1), den));
+    const tensor<T> d = sum(w);
+    return div(total, where(equal(d, T(0)), T(1), d));
   }
-  index_t count = s.numel();
+  index_t count = terms.numel();
   if (mask.defined()) {
     count = 0;
     const bool* m = mask.data();
     for (index_t i = 0; i < mask.numel(); ++i) count += m[i] ? 1 : 0;
   }
   return count == 0 ? total : div(total, scalar<T>(static_cast<T>(count)));
+}
+
+/// Throws unless the mask (if defined) has exactly the per-sample shape `s`.
+inline void check_mask_shape(const tensor<bool>& mask, const shape& s, const char* op) {
+  if (!mask.defined()) return;
+  KEXUE_CHECK(mask.shape() == s, shape_error, op, "mask shape ", format_shape(mask.shape()),
+              " differs from the per-sample loss shape ", format_shape(s));
+}
+}  // namespace detail
+
+template <class T>
+tensor<T> reduce(const tensor<T>& per_sample, reduction r, const tensor<T>& sample_weight, const tensor<bool>& mask,
+                 const char* op) {
+  const shape& s = per_sample.shape();
+  if (sample_weight.defined()) detail::check_weight_shape(sample_weight.shape(), s, op);
+  detail::check_mask_shape(mask, s, op);
+  const tensor<T> terms = sample_weight.defined() ? mul(per_sample, sample_weight) : per_sample;
+  return detail::reduce_terms(terms, r, sample_weight, mask);
 }
 
 }  // namespace kexue::loss
