@@ -51,7 +51,9 @@ void check_values(const tensor<T>& actual, const shape& s, const std::vector<dou
   check_close(actual, e, rtol, atol);
 }
 
-using double_fn = std::function<tensor<double>(const std::vector<tensor<double>>&)>;
+/// A list of double tensors: gradcheck inputs, reference-case inputs and outputs.
+using tensors = std::vector<tensor<double>>;
+using double_fn = std::function<tensor<double>(const tensors&)>;
 
 /// First-order gradient check in double; fails the test with the checker's log.
 inline void check_gradients(const double_fn& fn, const std::vector<tensor<double>>& inputs,
