@@ -473,6 +473,11 @@ class ema_evaluation : public callback {
       : apply_(std::move(apply)), restore_(std::move(restore)) {
     KEXUE_CHECK(apply_ && restore_, value_error, "ema_evaluation", "apply and restore must both be set");
   }
+  /// For an optim::ema wrapper (or anything with apply() and restore()), held by reference.
+  template <class Ema>
+  static std::shared_ptr<ema_evaluation> of(Ema& ema) {
+    return std::make_shared<ema_evaluation>([&ema] { ema.apply(); }, [&ema] { ema.restore(); });
+  }
   void on_validation_begin(training_state& /*s*/, logs& /*l*/) override {
     apply_();
     applied_ = true;
