@@ -6,6 +6,9 @@
 #include <memory>
 #include <vector>
 
+#include "reference/reference_data.hpp"
+#include <doctest/doctest.h>
+
 #include <kexue/autograd/backward.hpp>
 #include <kexue/core/tensor.hpp>
 #include <kexue/ops/activation.hpp>
@@ -14,8 +17,6 @@
 #include <kexue/ops/matmul.hpp>
 #include <kexue/ops/reduce.hpp>
 #include <kexue/optim/optimizer.hpp>
-
-#include "reference/reference_data.hpp"
 
 namespace kexue::testing {
 
@@ -30,9 +31,7 @@ struct optim_problem {
             f.get("problem.b").to<T>()};
   }
   /// Fresh leaf parameters {w, b} at the initial values.
-  std::vector<tensor<T>> parameters() const {
-    return {w0.copy().requires_grad(true), b0.copy().requires_grad(true)};
-  }
+  std::vector<tensor<T>> parameters() const { return {w0.copy().requires_grad(true), b0.copy().requires_grad(true)}; }
   tensor<T> loss(const tensor<T>& w, const tensor<T>& b) const { return mean(square(tanh(matmul(x, w) + b) - y)); }
   /// zero_grad, backward of the loss, step.
   void step(optim::optimizer<T>& opt, const std::vector<tensor<T>>& p) const {

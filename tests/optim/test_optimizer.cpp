@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "optim/problem.hpp"
 #include <doctest/doctest.h>
 
 #include <kexue/core/creation.hpp>
@@ -11,7 +12,6 @@
 #include <kexue/optim/rmsprop.hpp>
 #include <kexue/optim/sgd.hpp>
 
-#include "optim/problem.hpp"
 #include "support/tensor_checks.hpp"
 
 using namespace kexue;
@@ -129,8 +129,8 @@ TEST_SUITE("optim.optimizer") {
     check_values(a.grad(), {2}, {2, -1});
     CHECK_THROWS_WITH_AS(optim::clip_grad_norm<double>({a}, -1.0), "clip_grad_norm: max_norm must be >= 0 (got -1)",
                          value_error);
-    CHECK_THROWS_WITH_AS(optim::clip_grad_value<double>({a}, -1.0),
-                         "clip_grad_value: clip_value must be >= 0 (got -1)", value_error);
+    CHECK_THROWS_WITH_AS(optim::clip_grad_value<double>({a}, -1.0), "clip_grad_value: clip_value must be >= 0 (got -1)",
+                         value_error);
   }
 
   TEST_CASE("save, load and resume gives the identical trajectory for sgd, adam, adamw and rmsprop") {
@@ -144,8 +144,8 @@ TEST_SUITE("optim.optimizer") {
     check_save_restore<double>(
         [](const P& p) { return std::make_unique<optim::adamw<double>>(p, optim::adamw_options().lr(0.05)); });
     check_save_restore<double>([](const P& p) {
-      return std::make_unique<optim::rmsprop<double>>(
-          p, optim::rmsprop_options().lr(0.01).momentum(0.5).centered(true));
+      return std::make_unique<optim::rmsprop<double>>(p,
+                                                      optim::rmsprop_options().lr(0.01).momentum(0.5).centered(true));
     });
   }
 
@@ -183,13 +183,15 @@ TEST_SUITE("optim.optimizer") {
     // Untouched: same state as before the failed load.
     const auto adam_after = adam.save_state();
     CHECK(adam_after.get<index_t>("param.0.step").item() == 1);
-    CHECK(adam_after.get<double>("param.0.exp_avg").to_vector() == adam_before.get<double>("param.0.exp_avg").to_vector());
+    CHECK(adam_after.get<double>("param.0.exp_avg").to_vector() ==
+          adam_before.get<double>("param.0.exp_avg").to_vector());
 
     optim::sgd<double> no_momentum(problem.parameters());
-    CHECK_THROWS_WITH_AS(no_momentum.load_state(saved),
-                         "sgd::load_state: entry 'param.0.momentum_buffer' is present but parameter 0 has step 3 (state "
-                         "saved with other options or by another optimizer?)",
-                         value_error);
+    CHECK_THROWS_WITH_AS(
+        no_momentum.load_state(saved),
+        "sgd::load_state: entry 'param.0.momentum_buffer' is present but parameter 0 has step 3 (state "
+        "saved with other options or by another optimizer?)",
+        value_error);
   }
 
   TEST_CASE("wrong dtype and unexpected entries are reported") {

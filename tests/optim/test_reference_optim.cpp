@@ -5,13 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "optim/problem.hpp"
 #include <doctest/doctest.h>
 
 #include <kexue/optim/adam.hpp>
 #include <kexue/optim/rmsprop.hpp>
 #include <kexue/optim/sgd.hpp>
 
-#include "optim/problem.hpp"
 #include "support/tensor_checks.hpp"
 
 using namespace kexue;

@@ -4,6 +4,7 @@
 #include <memory>
 #include <vector>
 
+#include "optim/problem.hpp"
 #include <doctest/doctest.h>
 
 #include <kexue/core/creation.hpp>
@@ -14,7 +15,6 @@
 #include <kexue/optim/sgd.hpp>
 #include <kexue/optim/weight_decay.hpp>
 
-#include "optim/problem.hpp"
 #include "support/tensor_checks.hpp"
 
 using namespace kexue;
@@ -55,8 +55,8 @@ TEST_SUITE("optim.wrappers") {
     // w: SGD gives 2 − 0.1 = 1.9; decay −0.1·0.1·2 (θ before) = −0.02 → 1.88 (θ after would give 1.881)
     check_values(w, {1}, {1.88});
     check_values(bias, {1}, {1.9});
-    CHECK_THROWS_WITH_AS(optim::weight_decay(optim::sgd<double>({w}), -0.1), "weight_decay: rate must be >= 0 (got -0.1)",
-                         value_error);
+    CHECK_THROWS_WITH_AS(optim::weight_decay(optim::sgd<double>({w}), -0.1),
+                         "weight_decay: rate must be >= 0 (got -0.1)", value_error);
     CHECK_THROWS_WITH_AS(optim::weight_decay(optim::sgd<double>({w}), 0.1, {leaf({1, 2})}),
                          "weight_decay: a tensor of shape [2] is not among the optimizer's parameters", value_error);
   }
@@ -103,7 +103,8 @@ TEST_SUITE("optim.wrappers") {
     CHECK(points.size() == 3);
     const index_t ts[] = {0, 500, 1000, 1500, 2000, 3000};
     const double expected[] = {0, 0.5, 1, 0.55, 0.1, 0.1};
-    for (int k = 0; k < 6; ++k) CHECK(optim::piecewise_linear(points, ts[k]) == doctest::Approx(expected[k]).epsilon(1e-15));
+    for (int k = 0; k < 6; ++k)
+      CHECK(optim::piecewise_linear(points, ts[k]) == doctest::Approx(expected[k]).epsilon(1e-15));
     CHECK_THROWS_WITH_AS(optim::normalized_points("piecewise_linear_lr", {{10, 1.0}, {5, 0.5}}),
                          "piecewise_linear_lr: schedule steps must be strictly increasing (10 then 5)", value_error);
     CHECK_THROWS_WITH_AS(optim::normalized_points("piecewise_linear_lr", {}),

@@ -4,8 +4,8 @@
 
 #include <algorithm>  // std::max
 #include <cmath>      // std::pow, std::sqrt
-#include <string>   // names
-#include <utility>  // std::move
+#include <string>     // names
+#include <utility>    // std::move
 #include <vector>
 
 #include <kexue/optim/optimizer.hpp>

@@ -81,8 +81,7 @@ class ema : public wrapper<T> {
   template <class Inner, detail::enable_wrap<Inner, ema> = 0>
   explicit ema(Inner&& inner, const ema_options& options = {}, const std::vector<tensor<T>>& buffers = {})
       : wrapper<T>(detail::own<T>(std::forward<Inner>(inner))), options_(options) {
-    detail::check_hyper(options.decay() >= 0 && options.decay() < 1, "ema", "decay must be in [0, 1)",
-                        options.decay());
+    detail::check_hyper(options.decay() >= 0 && options.decay() < 1, "ema", "decay must be in [0, 1)", options.decay());
     tracked_ = this->parameters();
     for (const auto& b : buffers) {
       KEXUE_CHECK(b.defined(), value_error, "ema", "undefined tensor given as a buffer");

@@ -49,8 +49,8 @@ class gradient_accumulation : public wrapper<T> {
   void load_state(const state_dict& s) override {
     const std::string op = "gradient_accumulation::load_state";
     const auto micro = detail::scalar_entry<index_t>(op, s, "micro_steps");
-    KEXUE_CHECK(micro >= 0 && micro < steps_, value_error, op, "entry 'micro_steps' is ", micro,
-                ", expected 0 to ", steps_ - 1);
+    KEXUE_CHECK(micro >= 0 && micro < steps_, value_error, op, "entry 'micro_steps' is ", micro, ", expected 0 to ",
+                steps_ - 1);
     const auto params = this->parameters();
     std::vector<tensor<T>> accum(params.size());
     for (std::size_t i = 0; i < params.size(); ++i) {
@@ -67,7 +67,7 @@ class gradient_accumulation : public wrapper<T> {
 
  protected:
   bool do_step() override {
-    const auto params = this->parameters();
+    auto params = this->parameters();
     for (std::size_t i = 0; i < params.size(); ++i) {
       const auto g = params[i].grad();
       if (!g.defined()) continue;

@@ -75,6 +75,7 @@ class layer_adaptation : public wrapper<T> {
 template <class Inner, class... Rest>
 layer_adaptation(Inner&&, Rest&&...) -> layer_adaptation<detail::optimizer_value_t<Inner>>;
 template <class Inner>
-layer_adaptation(Inner&&, const std::vector<tensor<detail::optimizer_value_t<Inner>>>&) -> layer_adaptation<detail::optimizer_value_t<Inner>>;
+layer_adaptation(Inner&&, const std::vector<tensor<detail::optimizer_value_t<Inner>>>&)
+    -> layer_adaptation<detail::optimizer_value_t<Inner>>;
 
 }  // namespace kexue::optim

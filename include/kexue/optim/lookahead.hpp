@@ -72,9 +72,8 @@ class lookahead : public wrapper<T> {
     for (std::size_t i = 0; i < slow_.size(); ++i) {
       slow.push_back(detail::tensor_entry<T>(op, s, "slow." + std::to_string(i), slow_[i].shape()));
     }
-    this->load_inner(s, [&](const std::string& n) {
-      return n == "updates" || detail::is_indexed_key(n, "slow.", slow_.size());
-    });
+    this->load_inner(
+        s, [&](const std::string& n) { return n == "updates" || detail::is_indexed_key(n, "slow.", slow_.size()); });
     updates_ = updates;
     slow_ = std::move(slow);
   }

@@ -8,8 +8,8 @@
 #include <limits>         // infinity
 #include <memory>         // std::unique_ptr
 #include <optional>       // per-group overrides
-#include <type_traits>    // wrapper constructor constraints
 #include <string>         // names in messages and state keys
+#include <type_traits>    // wrapper constructor constraints
 #include <unordered_set>  // deduplication of shared parameters
 #include <utility>        // std::move
 #include <vector>
@@ -229,8 +229,8 @@ class basic_optimizer : public optimizer<T> {
   }
 
   std::vector<tensor<T>> parameter_state(std::size_t index) const override {
-    KEXUE_CHECK(index < states_.size(), index_error, name_, "parameter ", index, " out of range (",
-                states_.size(), " parameters)");
+    KEXUE_CHECK(index < states_.size(), index_error, name_, "parameter ", index, " out of range (", states_.size(),
+                " parameters)");
     std::vector<tensor<T>> out;
     for (const auto& b : states_[index].buffers) {
       if (b.defined()) out.push_back(b);
@@ -313,8 +313,7 @@ class basic_optimizer : public optimizer<T> {
   };
 
   /// Validates and resolves the groups. `default_lr`/`default_weight_decay` fill unset group fields.
-  basic_optimizer(std::string name, std::vector<param_group<T>> groups, double default_lr,
-                  double default_weight_decay)
+  basic_optimizer(std::string name, std::vector<param_group<T>> groups, double default_lr, double default_weight_decay)
       : name_(std::move(name)), groups_(std::move(groups)) {
     KEXUE_CHECK(!groups_.empty(), value_error, name_, "no parameter groups given");
     std::unordered_set<const void*> seen;
@@ -415,9 +414,7 @@ class wrapper : public optimizer<T> {
   using optimizer<T>::set_lr;
   const std::vector<param_group<T>>& param_groups() const override { return inner_->param_groups(); }
   void set_lr(std::size_t group, double lr) override { inner_->set_lr(group, lr); }
-  std::vector<tensor<T>> parameter_state(std::size_t index) const override {
-    return inner_->parameter_state(index);
-  }
+  std::vector<tensor<T>> parameter_state(std::size_t index) const override { return inner_->parameter_state(index); }
   /// The wrapped optimizer.
   optimizer<T>& inner() { return *inner_; }
   /// The wrapped optimizer as its concrete type (no check: use the type it was built with).

@@ -75,8 +75,8 @@ class piecewise_linear_lr : public wrapper<T> {
   }
   void load_state(const state_dict& s) override {
     const auto updates = detail::scalar_entry<index_t>("piecewise_linear_lr::load_state", s, "updates");
-    KEXUE_CHECK(updates >= 0, value_error, "piecewise_linear_lr::load_state", "entry 'updates' is negative (",
-                updates, ")");
+    KEXUE_CHECK(updates >= 0, value_error, "piecewise_linear_lr::load_state", "entry 'updates' is negative (", updates,
+                ")");
     this->load_inner(s, [](const std::string& n) { return n == "updates"; });
     updates_ = updates;
   }

@@ -58,8 +58,7 @@ template <class T>
 class rmsprop : public basic_optimizer<T> {
  public:
   rmsprop(std::vector<tensor<T>> params, const rmsprop_options& options = {})
-      : rmsprop(std::vector<param_group<T>>{param_group<T>(std::move(params))},
-                options) {}
+      : rmsprop(std::vector<param_group<T>>{param_group<T>(std::move(params))}, options) {}
   rmsprop(std::vector<param_group<T>> groups, const rmsprop_options& options)
       : basic_optimizer<T>("rmsprop", std::move(groups), options.lr(), options.weight_decay()), options_(options) {
     detail::check_hyper(options.alpha() >= 0 && options.alpha() <= 1, "rmsprop", "alpha must be in [0, 1]",

@@ -236,8 +236,7 @@ class reduce_on_plateau {
  public:
   reduce_on_plateau(optimizer<T>& opt, const plateau_options& options = {}) : opt_(&opt), options_(options) {
     const char* op = "reduce_on_plateau";
-    detail::check_hyper(options.factor() > 0 && options.factor() < 1, op, "factor must be in (0, 1)",
-                        options.factor());
+    detail::check_hyper(options.factor() > 0 && options.factor() < 1, op, "factor must be in (0, 1)", options.factor());
     KEXUE_CHECK(options.patience() >= 0, value_error, op, "patience must be >= 0 (got ", options.patience(), ")");
     KEXUE_CHECK(options.cooldown() >= 0, value_error, op, "cooldown must be >= 0 (got ", options.cooldown(), ")");
     detail::check_hyper(options.threshold() >= 0, op, "threshold must be >= 0", options.threshold());

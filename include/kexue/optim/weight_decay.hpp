@@ -69,6 +69,7 @@ class weight_decay : public wrapper<T> {
 template <class Inner, class... Rest>
 weight_decay(Inner&&, Rest&&...) -> weight_decay<detail::optimizer_value_t<Inner>>;
 template <class Inner>
-weight_decay(Inner&&, double, const std::vector<tensor<detail::optimizer_value_t<Inner>>>&) -> weight_decay<detail::optimizer_value_t<Inner>>;
+weight_decay(Inner&&, double, const std::vector<tensor<detail::optimizer_value_t<Inner>>>&)
+    -> weight_decay<detail::optimizer_value_t<Inner>>;
 
 }  // namespace kexue::optim
