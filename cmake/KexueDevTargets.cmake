@@ -6,6 +6,7 @@
 #
 #   role     warnings                         -Werror        sanitizers        -march=native  OpenMP
 #   TEST     -Wall -Wextra -Wpedantic          KEXUE_WERROR   KEXUE_SANITIZE    KEXUE_NATIVE   if found
+#            and KEXUE_TEST_RELEASE_FLAGS (-O1) in Release trees
 #   EXAMPLE  -Wall -Wextra -Wpedantic          no             KEXUE_SANITIZE    KEXUE_NATIVE   if found
 #   BENCH    -Wall -Wextra -Wpedantic, -O3     no             never             KEXUE_NATIVE   if found
 #            and NDEBUG whatever the build type
@@ -76,11 +77,20 @@ if(KEXUE_WITH_OPENMP)
   endif()
 endif()
 
+# Tests in a Release tree are compiled with -O1 instead of the build type's -O3: measured on an nn test file,
+# 10.5 s of compiler CPU time instead of 17.8 s, and the suite has ~90 such files. The optimised kernels
+# themselves are still exercised at -O3 by the examples and benchmarks, and at -O0 by the sanitizer build.
+set(KEXUE_TEST_RELEASE_FLAGS "-O1" CACHE STRING "Compiler flags appended to test targets in Release builds")
+
 function(kexue_dev_target target role)
   if(NOT role MATCHES "^(TEST|EXAMPLE|BENCH)$")
     message(FATAL_ERROR "kexue_dev_target(${target} ${role}): role must be TEST, EXAMPLE or BENCH")
   endif()
   target_compile_options(${target} PRIVATE ${KEXUE_WARNING_FLAGS} ${KEXUE_NATIVE_FLAG})
+  if(role STREQUAL "TEST" AND KEXUE_TEST_RELEASE_FLAGS)
+    separate_arguments(_release_flags NATIVE_COMMAND "${KEXUE_TEST_RELEASE_FLAGS}")
+    target_compile_options(${target} PRIVATE "$<$<CONFIG:Release>:${_release_flags}>")
+  endif()
   if(role STREQUAL "TEST" AND KEXUE_WERROR)
     target_compile_options(${target} PRIVATE ${KEXUE_WERROR_FLAG})
   endif()
