@@ -51,6 +51,17 @@ TEST_SUITE("loss.divergence") {
                  {0.25 * std::log(0.5) + 0.75 * std::log(1.5)});
   }
 
+  TEST_CASE("the Gaussian KL keeps its accuracy near the prior in float (expm1 form)") {
+    // logvar = 1e-4: KL = ½(e^v − 1 − v) = ½(v²/2 + v³/6) = 2.50001667e-9 per dimension. In float, e^v − 1 − v
+    // computed naively loses everything (e^v rounds to a multiple of 6e-8); expm1(v) − v keeps ~3 digits.
+    const tensor<float> mu = kexue::zeros<float>({1, 4});
+    const tensor<float> logvar = kexue::full<float>({1, 4}, 1e-4f);
+    const double expected = 4 * 0.5 * (1e-8 / 2 + 1e-12 / 6);
+    CHECK(kl::gaussian_kl_standard(mu, logvar).item() == doctest::Approx(expected).epsilon(1e-2));
+    CHECK(kl::gaussian_kl(mu, logvar, mu, kexue::zeros<float>({1, 4})).item() ==
+          doctest::Approx(expected).epsilon(1e-2));
+  }
+
   TEST_CASE("reparameterize draws mu + exp(logvar/2) * eps from the given generator") {
     const tensor<double> mu = tensor<double>{{1, -2, 0.5}}.requires_grad(true);
     const tensor<double> logvar = tensor<double>{{0, std::log(4.0), -1}}.requires_grad(true);

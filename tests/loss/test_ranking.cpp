@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Tests of loss/ranking.hpp: triplet_margin, multi_margin, hinge_embedding, margin_ranking, spherical_hinge.
+#include <cmath>  // std::isfinite
+
 #include "loss/loss_other_reference.hpp"
 #include <doctest/doctest.h>
 
@@ -84,6 +86,22 @@ TEST_SUITE("loss.ranking") {
     check_values(g[1], {1, 2}, {-1, 1});   // u′ − u
     check_values(g[2], {1, 2}, {-1, 1});   // u′ − u
     check_values(g[3], {1, 2}, {1, 1});    // v + d
+  }
+
+  TEST_CASE("degenerate inputs give finite losses and gradients") {
+    // Identical anchor, positive and negative: eps keeps every distance at ‖eps·1‖ > 0, so the norm's gradient
+    // is finite; loss = margin 1 (both distances equal).
+    const tensor<double> a = tensor<double>{{0.5, -1, 2}}.requires_grad(true);
+    const tensor<double> t = kl::triplet_margin(a, a, a, kl::triplet_margin_options().swap(true));
+    check_values(t, {}, {1});
+    const tensor<double> ga = kexue::grad({t}, {a})[0];
+    for (double g : ga) CHECK(std::isfinite(g));
+    // Zero vectors with normalize(true): cosine_similarity's eps keeps the cosines and gradients at 0, finite.
+    const tensor<double> zero = kexue::zeros<double>({1, 3}).requires_grad(true);
+    const tensor<double> j = kl::spherical_hinge(zero, zero, zero, zero, kl::spherical_hinge_options().normalize(true));
+    check_values(j, {}, {0.15});
+    const tensor<double> gz = kexue::grad({j}, {zero})[0];
+    for (double g : gz) CHECK(std::isfinite(g));
   }
 
   TEST_CASE("gradients and second-order gradients pass the finite-difference check") {
