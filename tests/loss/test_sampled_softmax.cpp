@@ -111,6 +111,14 @@ TEST_SUITE("loss.sampled_softmax") {
     const auto loss = kl::random_softmax_loss(h, w, b, t, g1, kl::random_softmax_options().num_negatives(5));
     const auto negs = kl::uniform_negatives(3, 5, 10, g2);
     check_values(loss, {}, {kl::sampled_softmax_loss(h, w, b, t, negs, kx::tensor<double>()).item()}, 1e-14, 1e-14);
+    // every class once as a shared negative, the target's own copy removed: exactly the full cross-entropy
+    // (a constant log Q changes nothing)
+    const auto all = kx::arange<index_t>(10);
+    const auto full = kl::cross_entropy(kx::add(kx::matmul(h, w, false, true), b), t);
+    const auto uniform_q = kx::full<double>({10}, std::log(0.1));
+    check_values(kl::sampled_softmax_loss(h, w, b, t, all, uniform_q,
+                                          kl::sampled_softmax_options().remove_accidental_hits(true)),
+                 {}, {full.item()}, 1e-12, 1e-12);
     // the sampler overload: the same draws and the sampler's log Q as the explicit form
     kx::generator g3(9), g4(9);
     kl::alias_sampler zipf({5, 4, 3, 3, 2, 2, 1, 1, 1, 1});
