@@ -7,6 +7,7 @@
 #include <fstream>     // reading the CSV back
 #include <memory>      // std::make_shared
 #include <sstream>     // progress output
+#include <stdexcept>   // a simulated crash
 #include <string>
 #include <vector>
 
@@ -126,6 +127,56 @@ TEST_SUITE("train.fit") {
         kexue::value_error);
     std::filesystem::remove(full_ckpt);
     std::filesystem::remove(part_ckpt);
+  }
+
+  TEST_CASE("a crash mid-epoch resumes from the last batch checkpoint with exact weights and logs") {
+    const std::string full_ckpt = temp_path("mid_full.ckpt"), crash_ckpt = temp_path("mid_crash.ckpt");
+    auto loader = shuffled_loader();  // 4 batches per epoch
+    auto make_step = [](tiny_model& m) {
+      return [&m, inner = m.step()](std::tuple<tensor<float>, tensor<float>>& batch, train::step_context& ctx) mutable {
+        train::step_output<float> out(inner(batch, ctx));
+        out.values.set("half_loss", 0.5 * static_cast<double>(out.loss.item()));
+        return out;
+      };
+    };
+    auto run = [&](tiny_model& m, const std::string& ckpt, std::vector<std::shared_ptr<train::callback>> extra) {
+      optim::adam<float> opt({m.w1, m.w2}, optim::adam_options().lr(0.05));
+      return train::fit(make_step(m), opt, loader,
+                        train::fit_options()
+                            .epochs(3)
+                            .verbose(0)
+                            .seed(4)
+                            .metrics({std::make_shared<train::perplexity>()})
+                            .checkpoint_path(ckpt)
+                            .checkpoint_every(1)
+                            .resume(true)
+                            .callbacks(std::move(extra)));
+    };
+    tiny_model a(1);
+    auto hist_a = run(a, full_ckpt, {});
+    tiny_model b(1);
+    auto crash = std::make_shared<train::lambda_callback>();
+    crash->batch_end([](train::training_state& s, train::logs&) {
+      if (s.global_step == 7) throw std::runtime_error("power cut");
+    });
+    CHECK_THROWS_WITH_AS(run(b, crash_ckpt, {crash}), "power cut", std::runtime_error);
+    const auto mid = train::load_checkpoint(crash_ckpt);
+    CHECK(mid.epoch == 1);
+    CHECK(mid.batch == 2);
+    CHECK(mid.global_step == 6);
+    tiny_model c(55);
+    std::vector<index_t> first_steps;
+    auto spy = std::make_shared<train::lambda_callback>();
+    spy->batch_begin([&](train::training_state& s, train::logs&) { first_steps.push_back(s.step); });
+    auto hist_c = run(c, crash_ckpt, {spy});
+    CHECK(first_steps == std::vector<index_t>{2, 3, 0, 1, 2, 3});
+    CHECK(c.w1.to_vector() == a.w1.to_vector());
+    CHECK(c.w2.to_vector() == a.w2.to_vector());
+    CHECK(hist_c.values("loss") == hist_a.values("loss"));
+    CHECK(hist_c.values("perplexity") == hist_a.values("perplexity"));
+    CHECK(hist_c.values("half_loss") == hist_a.values("half_loss"));
+    std::filesystem::remove(full_ckpt);
+    std::filesystem::remove(crash_ckpt);
   }
 
   TEST_CASE("csv_logger writes a header and one row per epoch, and appends when resumed") {

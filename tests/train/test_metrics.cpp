@@ -133,4 +133,16 @@ TEST_SUITE("train.metrics") {
     m.update(b);  // (9 + 18) / 6 = 4.5
     CHECK(m.result() == doctest::Approx(4.5));
   }
+
+  TEST_CASE("accumulators round-trip, so a metric restored mid-epoch continues exactly") {
+    train::auc a, b;
+    a.update(tensor<double>{0.1, 0.4, 0.35}, tensor<double>{0, 0, 1});
+    b.set_accumulators(a.accumulators());
+    a.update(tensor<double>{0.8, 0.4}, tensor<double>{1, 1});
+    b.update(tensor<double>{0.8, 0.4}, tensor<double>{1, 1});
+    CHECK(b.result() == a.result());  // 0.75, as in the AUC case above
+    auto f = train::macro_f1(3);
+    CHECK_THROWS_WITH_AS(f.set_accumulators({1, 2}), "macro_f1: expected 9 saved accumulators (got 2)",
+                         kexue::value_error);
+  }
 }

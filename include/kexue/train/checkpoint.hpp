@@ -22,8 +22,9 @@ namespace kexue::train {
 ///     optimizer.<name>      the whole optimizer stack (optimizer::save_state)
 ///     callbacks.<i>.<name>  each callback's state(), by position in the callback list
 ///     history.<name>        the history callback's state
+///     meter.<name>          the epoch's running loss, extra values and metric accumulators (mid-epoch only)
 ///     train.epoch           epochs completed (the next epoch to run)
-///     train.batch           batches completed within that epoch (0 for fit's epoch-end checkpoints)
+///     train.batch           batches completed within that epoch (0 for epoch-end checkpoints)
 ///     train.global_step     batches trained since the run began
 ///     train.loader_seed     the data_loader's shuffle seed (its position is (seed, epoch, batch))
 ///     train.seed            the fit seed of the per-step generators
@@ -33,6 +34,7 @@ struct training_checkpoint {
   kexue::state_dict optimizer;
   kexue::state_dict callbacks;
   kexue::state_dict history;
+  kexue::state_dict meter;
   index_t epoch = 0;
   index_t batch = 0;
   index_t global_step = 0;
@@ -47,6 +49,7 @@ struct training_checkpoint {
     s.merge("optimizer", optimizer);
     s.merge("callbacks", callbacks);
     s.merge("history", history);
+    s.merge("meter", meter);
     s.insert("train.epoch", kexue::scalar<index_t>(epoch));
     s.insert("train.batch", kexue::scalar<index_t>(batch));
     s.insert("train.global_step", kexue::scalar<index_t>(global_step));
@@ -63,6 +66,7 @@ struct training_checkpoint {
     c.optimizer = s.sub("optimizer");
     c.callbacks = s.sub("callbacks");
     c.history = s.sub("history");
+    c.meter = s.sub("meter");
     c.epoch = s.get<index_t>("train.epoch").item();
     c.batch = s.get<index_t>("train.batch").item();
     c.global_step = s.get<index_t>("train.global_step").item();

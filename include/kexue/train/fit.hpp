@@ -127,6 +127,12 @@ struct fit_options {
     checkpoint_path_ = std::move(v);
     return *this;
   }
+  /// Also write the training checkpoint every `batches` batches within an epoch (default 0: at epoch ends
+  /// only); a resume then starts mid-epoch, at the next batch.
+  fit_options& checkpoint_every(index_t batches) {
+    checkpoint_every_ = batches;
+    return *this;
+  }
   /// Continue from checkpoint_path if the file exists (default false).
   fit_options& resume(bool v) {
     resume_ = v;
@@ -151,6 +157,7 @@ struct fit_options {
   bool batch_metrics() const { return batch_metrics_; }
   const std::string& checkpoint_path() const { return checkpoint_path_; }
   bool resume() const { return resume_; }
+  index_t checkpoint_every() const { return checkpoint_every_; }
   const std::function<kexue::state_dict()>& model_state() const { return model_state_; }
   const std::function<void(const kexue::state_dict&)>& load_model() const { return load_model_; }
 
@@ -164,6 +171,7 @@ struct fit_options {
   bool batch_metrics_ = true;
   std::string checkpoint_path_;
   bool resume_ = false;
+  index_t checkpoint_every_ = 0;
   std::function<kexue::state_dict()> model_state_;
   std::function<void(const kexue::state_dict&)> load_model_;
 };
@@ -177,7 +185,9 @@ struct fit_options {
 /// callbacks' state. With resume and an existing checkpoint: model, optimizer stack, callbacks and history
 /// are restored and training continues at the next epoch; with the same seeds the run is identical, bit for
 /// bit, to one never interrupted (the loader's epoch order depends only on (seed, epoch), the step
-/// generators only on (fit seed, global step)). Checkpoints are written at epoch ends only.
+/// generators only on (fit seed, global step)). Checkpoints are written at epoch ends and, with
+/// checkpoint_every(n), every n batches; a mid-epoch checkpoint also carries the epoch's running loss,
+/// extra values and metric accumulators (metric::accumulators), so the resumed epoch's logs are exact too.
 ///
 /// Errors: epochs < 1 (value_error); a loss that is not a single value (shape_error "fit: the step returned
 /// a loss of shape [4], expected a single value"); a non-finite loss (value_error "fit: loss is nan at
@@ -279,6 +289,28 @@ class epoch_meter {
       meter->add(value, count);
     }
   }
+  /// The running accumulators (for mid-epoch checkpoints).
+  kexue::state_dict state() const {
+    kexue::state_dict s;
+    s.insert("loss", from_vector(loss_.accumulators()));
+    for (std::size_t i = 0; i < metrics_.size(); ++i) {
+      const auto v = metrics_[i]->accumulators();
+      if (!v.empty()) s.insert("metrics." + std::to_string(i), from_vector(v));
+    }
+    for (const auto& e : extras_) s.insert("extras." + e.name(), from_vector(e.accumulators()));
+    return s;
+  }
+  void load_state(const kexue::state_dict& s) {
+    reset();
+    loss_.set_accumulators(s.get<double>("loss").to_vector());
+    for (std::size_t i = 0; i < metrics_.size(); ++i) {
+      const std::string key = "metrics." + std::to_string(i);
+      if (s.contains(key)) metrics_[i]->set_accumulators(s.get<double>(key).to_vector());
+    }
+    for (const auto& [name, value] : s.sub("extras")) {
+      extras_.emplace_back(name).set_accumulators(std::get<tensor<double>>(value).to_vector());
+    }
+  }
   void write(logs& l, const std::string& prefix, bool with_metrics) const {
     l.set(prefix + "loss", loss_.result());
     if (with_metrics) {
@@ -339,6 +371,8 @@ template <class Step, class T, class Loader, class ValLoader>
 history fit_impl(Step& step, optim::optimizer<T>& opt, const Loader& loader, const ValLoader* val_loader,
                  const fit_options& options) {
   KEXUE_CHECK(options.epochs() >= 1, value_error, "fit", "epochs must be at least 1 (got ", options.epochs(), ")");
+  KEXUE_CHECK(options.checkpoint_every() >= 0, value_error, "fit", "checkpoint_every must be >= 0 (got ",
+              options.checkpoint_every(), ")");
   training_state state;
   state.epochs = options.epochs();
   state.steps_per_epoch = loader.size();
@@ -375,6 +409,9 @@ history fit_impl(Step& step, optim::optimizer<T>& opt, const Loader& loader, con
 
   const std::uint64_t loader_seed = loader.options().seed();
   const std::string& ckpt = options.checkpoint_path();
+  epoch_meter meter(options.metrics());
+  index_t first_batch = 0;  // where the first epoch starts (> 0 after a mid-epoch checkpoint)
+  kexue::state_dict resumed_meter;
   if (!ckpt.empty() && options.resume() && std::filesystem::exists(ckpt)) {
     const training_checkpoint c = load_checkpoint(ckpt);
     KEXUE_CHECK(c.loader_seed == loader_seed, value_error, "fit", "checkpoint '", ckpt,
@@ -392,17 +429,34 @@ history fit_impl(Step& step, optim::optimizer<T>& opt, const Loader& loader, con
     }
     state.initial_epoch = c.epoch;
     state.global_step = c.global_step;
+    first_batch = c.batch;
+    resumed_meter = c.meter;
   }
+  const auto write_checkpoint = [&](index_t epoch, index_t batch) {
+    training_checkpoint c;
+    c.model = state.model_state();
+    c.optimizer = opt.save_state();
+    c.history = hist->state();
+    for (std::size_t i = 1; i < all.size(); ++i) c.callbacks.merge(std::to_string(i - 1), all[i]->state());
+    if (batch > 0) c.meter = meter.state();
+    c.epoch = epoch;
+    c.batch = batch;
+    c.global_step = state.global_step;
+    c.loader_seed = loader_seed;
+    c.seed = options.seed();
+    c.steps_per_epoch = loader.size();
+    save_checkpoint(c, ckpt);
+  };
 
-  epoch_meter meter(options.metrics());
   logs train_logs;
   for (auto& c : all) c->on_train_begin(state, train_logs);
   for (state.epoch = state.initial_epoch; state.epoch < state.epochs && !state.stop_training; ++state.epoch) {
     logs epoch_logs;
     for (auto& c : all) c->on_epoch_begin(state, epoch_logs);
     meter.reset();
-    state.step = 0;
-    for (auto& batch : loader.epoch(state.epoch)) {
+    state.step = state.epoch == state.initial_epoch ? first_batch : 0;
+    if (state.step > 0) meter.load_state(resumed_meter);
+    for (auto& batch : loader.epoch(state.epoch, state.step)) {
       logs batch_logs;
       for (auto& c : all) c->on_batch_begin(state, batch_logs);
       opt.zero_grad();
@@ -424,6 +478,10 @@ history fit_impl(Step& step, optim::optimizer<T>& opt, const Loader& loader, con
       meter.write(batch_logs, "", options.batch_metrics());
       batch_logs.set("lr", opt.lr());
       for (auto& c : all) c->on_batch_end(state, batch_logs);
+      const index_t every = options.checkpoint_every();
+      if (!ckpt.empty() && every > 0 && state.global_step % every == 0 && state.step + 1 < state.steps_per_epoch) {
+        write_checkpoint(state.epoch, state.step + 1);
+      }
       if (state.stop_training) break;
       ++state.step;
     }
@@ -442,19 +500,7 @@ history fit_impl(Step& step, optim::optimizer<T>& opt, const Loader& loader, con
     }
     epoch_logs.set("lr", opt.lr());
     for (auto& c : all) c->on_epoch_end(state, epoch_logs);
-    if (!ckpt.empty()) {
-      training_checkpoint c;
-      c.model = state.model_state();
-      c.optimizer = opt.save_state();
-      c.history = hist->state();
-      for (std::size_t i = 1; i < all.size(); ++i) c.callbacks.merge(std::to_string(i - 1), all[i]->state());
-      c.epoch = state.epoch + 1;
-      c.global_step = state.global_step;
-      c.loader_seed = loader_seed;
-      c.seed = options.seed();
-      c.steps_per_epoch = loader.size();
-      save_checkpoint(c, ckpt);
-    }
+    if (!ckpt.empty()) write_checkpoint(state.epoch + 1, 0);
     train_logs = epoch_logs;
   }
   if (state.epoch > state.initial_epoch) --state.epoch;  // the last epoch run, for on_train_end

@@ -16,6 +16,14 @@
 
 namespace kexue::train {
 
+namespace detail {
+/// Checks the size of a metric's saved accumulators.
+inline void check_accumulators(const std::string& metric, const std::vector<double>& v, std::size_t expected) {
+  KEXUE_CHECK(v.size() == expected, value_error, metric, "expected ", expected, " saved accumulators (got ", v.size(),
+              ")");
+}
+}  // namespace detail
+
 /// What a metric sees of one batch: the model's predictions and the targets (converted to double, cut from
 /// the graph), the batch's mean loss and its weight (number of samples, or of tokens for perplexity).
 struct metric_batch {
@@ -49,6 +57,11 @@ class metric {
   virtual double result() const = 0;
   /// Forgets every batch.
   virtual void reset() = 0;
+  /// The running accumulators as plain numbers, so a checkpoint taken mid-epoch can carry them (empty for
+  /// a metric that does not support it; its value after a mid-epoch resume then covers the later batches).
+  virtual std::vector<double> accumulators() const { return {}; }
+  /// Restores what accumulators() returned. @throws value_error for a vector of the wrong size.
+  virtual void set_accumulators(const std::vector<double>& values) { (void)values; }
 
   /// A detached double copy (or view) of a tensor of any element type.
   template <class X>
@@ -85,6 +98,12 @@ class accuracy : public metric {
   std::string name() const override { return k_ == 1 ? "accuracy" : "top" + std::to_string(k_) + "_accuracy"; }
   double result() const override;
   void reset() override { correct_ = total_ = 0; }
+  std::vector<double> accumulators() const override { return {correct_, total_}; }
+  void set_accumulators(const std::vector<double>& v) override {
+    detail::check_accumulators(name(), v, 2);
+    correct_ = v[0];
+    total_ = v[1];
+  }
 
  protected:
   void do_update(const metric_batch& batch) override;
@@ -105,6 +124,12 @@ class binary_accuracy : public metric {
   std::string name() const override { return "binary_accuracy"; }
   double result() const override;
   void reset() override { correct_ = total_ = 0; }
+  std::vector<double> accumulators() const override { return {correct_, total_}; }
+  void set_accumulators(const std::vector<double>& v) override {
+    detail::check_accumulators(name(), v, 2);
+    correct_ = v[0];
+    total_ = v[1];
+  }
 
  protected:
   void do_update(const metric_batch& batch) override;
@@ -141,6 +166,11 @@ class confusion_metric : public metric {
   std::string name() const override;
   double result() const override;
   void reset() override { matrix_.assign(matrix_.size(), 0.0); }
+  std::vector<double> accumulators() const override { return matrix_; }
+  void set_accumulators(const std::vector<double>& v) override {
+    detail::check_accumulators(name(), v, matrix_.size());
+    matrix_ = v;
+  }
   /// The score of every class.
   std::vector<double> per_class() const;
   /// The confusion matrix, row = target class, column = predicted class, row-major [C, C].
@@ -189,6 +219,20 @@ class auc : public metric {
   std::string name() const override { return "auc"; }
   double result() const override;
   void reset() override { pairs_.clear(); }
+  /// (score, target) pairs, flattened.
+  std::vector<double> accumulators() const override {
+    std::vector<double> out;
+    for (const auto& [score, positive] : pairs_) {
+      out.push_back(score);
+      out.push_back(positive ? 1.0 : 0.0);
+    }
+    return out;
+  }
+  void set_accumulators(const std::vector<double>& v) override {
+    detail::check_accumulators("auc", v, v.size() - v.size() % 2);
+    pairs_.clear();
+    for (std::size_t i = 0; i < v.size(); i += 2) pairs_.emplace_back(v[i], v[i + 1] != 0);
+  }
 
  protected:
   void do_update(const metric_batch& batch) override;
@@ -208,6 +252,12 @@ class perplexity : public metric {
   void update_nll(double mean_nll, double count = 1);
   double result() const override;
   void reset() override { sum_ = count_ = 0; }
+  std::vector<double> accumulators() const override { return {sum_, count_}; }
+  void set_accumulators(const std::vector<double>& v) override {
+    detail::check_accumulators("perplexity", v, 2);
+    sum_ = v[0];
+    count_ = v[1];
+  }
 
  protected:
   void do_update(const metric_batch& batch) override { update_nll(batch.loss, batch.count); }
@@ -233,6 +283,12 @@ class mean_metric : public metric {
     return sum_ / weight_;
   }
   void reset() override { sum_ = weight_ = 0; }
+  std::vector<double> accumulators() const override { return {sum_, weight_}; }
+  void set_accumulators(const std::vector<double>& v) override {
+    detail::check_accumulators(name_, v, 2);
+    sum_ = v[0];
+    weight_ = v[1];
+  }
 
  protected:
   void do_update(const metric_batch& batch) override { add(batch.loss, batch.count); }
