@@ -165,9 +165,10 @@ class recurrent_layer : public cloneable<Derived, T> {
     return xb;
   }
 
-  /// Runs every layer and direction. `sequence(x, initial states, k, mask, reverse)` runs one direction's
-  /// fused op and returns its S state sequences [B, T, H] each (h first). Returns the output [B, T, D·H]
-  /// (batch first) and the S final-state tensors [L·D, B, H].
+  /// Runs every layer and direction. `sequence(x, initial states, k, mask, reverse, last)` runs one
+  /// direction's fused op and returns {h sequence [B, T, H], final states [B, H]...} where `last` is the time
+  /// index of the final state (T − 1 forward, 0 in reverse). Returns the output [B, T, D·H] (batch first)
+  /// and the S final-state tensors [L·D, B, H].
   template <class Sequence>
   std::pair<tensor<T>, std::vector<tensor<T>>> run(const tensor<T>& xb, const std::vector<const tensor<T>*>& states,
                                                    const tensor<bool>& mask, Sequence sequence) const {
@@ -181,8 +182,8 @@ class recurrent_layer : public cloneable<Derived, T> {
         const index_t k = l * D + d;
         std::vector<tensor<T>> init;
         for (const auto* s : states) init.push_back(s->defined() ? select(*s, 0, k) : tensor<T>());
-        std::vector<tensor<T>> seq = sequence(input, init, k, mask, d == 1);
-        for (std::size_t i = 0; i < seq.size(); ++i) finals[i].push_back(select(seq[i], 1, d == 1 ? 0 : TT - 1));
+        std::vector<tensor<T>> seq = sequence(input, init, k, mask, d == 1, d == 1 ? 0 : TT - 1);
+        for (std::size_t i = 0; i < finals.size(); ++i) finals[i].push_back(seq[1 + i]);
         outs.push_back(keep.defined() ? where(keep, seq[0], T(0)) : seq[0]);
       }
       input = D == 1 ? outs[0] : concat(outs, 2);
@@ -232,12 +233,14 @@ class gru : public detail::recurrent_layer<gru<T>, T, 3> {
 
   gru_output<T> forward(const tensor<T>& x, const tensor<T>& h0 = {}, const tensor<bool>& mask = {}) const {
     const tensor<T> xb = this->check_input(x, {&h0}, mask);
-    auto [output, finals] = this->run(
-        xb, {&h0}, mask,
-        [this](const tensor<T>& in, const std::vector<tensor<T>>& init, index_t k, const tensor<bool>& m, bool rev) {
-          return std::vector<tensor<T>>{gru_sequence(in, init[0], this->weight_ih[k], this->weight_hh[k],
-                                                     this->bias_ih[k], this->bias_hh[k], m, rev)};
-        });
+    auto [output, finals] = this->run(xb, {&h0}, mask,
+                                      [this](const tensor<T>& in, const std::vector<tensor<T>>& init, index_t k,
+                                             const tensor<bool>& m, bool rev, index_t last) {
+                                        const tensor<T> s =
+                                            gru_sequence(in, init[0], this->weight_ih[k], this->weight_hh[k],
+                                                         this->bias_ih[k], this->bias_hh[k], m, rev);
+                                        return std::vector<tensor<T>>{s, select(s, 1, last)};
+                                      });
     return {output, finals[0]};
   }
 };
@@ -260,13 +263,16 @@ class lstm : public detail::recurrent_layer<lstm<T>, T, 4> {
   lstm_output<T> forward(const tensor<T>& x, const tensor<T>& h0 = {}, const tensor<T>& c0 = {},
                          const tensor<bool>& mask = {}) const {
     const tensor<T> xb = this->check_input(x, {&h0, &c0}, mask);
-    auto [output, finals] = this->run(
-        xb, {&h0, &c0}, mask,
-        [this](const tensor<T>& in, const std::vector<tensor<T>>& init, index_t k, const tensor<bool>& m, bool rev) {
-          const tensor<T> s = lstm_sequence(in, init[0], init[1], this->weight_ih[k], this->weight_hh[k],
-                                            this->bias_ih[k], this->bias_hh[k], m, rev);
-          return std::vector<tensor<T>>{select(s, 2, 0), select(s, 2, 1)};
-        });
+    auto [output, finals] =
+        this->run(xb, {&h0, &c0}, mask,
+                  [this](const tensor<T>& in, const std::vector<tensor<T>>& init, index_t k, const tensor<bool>& m,
+                         bool rev, index_t last) {
+                    // s [B, T, 2, H]: copy out the h sequence only; the final (h, c) is one [B, 2, H] step.
+                    const tensor<T> s = lstm_sequence(in, init[0], init[1], this->weight_ih[k], this->weight_hh[k],
+                                                      this->bias_ih[k], this->bias_hh[k], m, rev);
+                    const tensor<T> final_step = select(s, 1, last);
+                    return std::vector<tensor<T>>{select(s, 2, 0), select(final_step, 1, 0), select(final_step, 1, 1)};
+                  });
     return {output, finals[0], finals[1]};
   }
 };
