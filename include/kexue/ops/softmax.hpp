@@ -4,7 +4,8 @@
 
 #include <algorithm>    // std::min
 #include <array>        // input row pointers of the lane loop
-#include <cmath>        // std::log, std::exp, std::isinf
+#include <cmath>        // std::log, std::exp, std::isfinite
+#include <cstdint>      // std::uint8_t keep masks of the kernels
 #include <limits>       // infinity, smallest normal number
 #include <type_traits>  // std::is_same_v
 #include <utility>      // std::move
@@ -19,6 +20,8 @@
 #include <kexue/core/tensor.hpp>
 #include <kexue/detail/broadcast.hpp>
 #include <kexue/detail/elementwise.hpp>
+#include <kexue/kernels/parallel.hpp>
+#include <kexue/kernels/softmax.hpp>
 #include <kexue/ops/arithmetic.hpp>
 #include <kexue/ops/broadcast.hpp>
 #include <kexue/ops/compare.hpp>
@@ -37,6 +40,14 @@ namespace kexue {
 // does not broadcast to input shape [2, 4]". Excluded entries get probability exactly 0 (softmax), −inf
 // (log_softmax) and zero gradient. A slice whose every entry is excluded gives all zeros from softmax (never
 // NaN), all −inf from log_softmax and −inf from logsumexp, and passes no gradient.
+//
+// Arithmetic. Every lane goes through the row kernels of kernels/softmax.hpp (SIMD, split over threads,
+// deterministic): the last axis in place, masks included when they repeat over rows (any mask whose last size is
+// the lane's and whose leading sizes, read from the right, are x's then 1s, e.g. [n_q, n_k] or [B, 1, 1, n_k]
+// over [B, H, n_q, n_k]); other axes through blocks of lanes gathered into scratch rows, and other masks
+// applied to a copy of x first. logsumexp over trailing axes is logsumexp_rows; over other axes, a strided pass
+// (same special values). Special values follow the kernels: NaN in a slice gives NaN; +inf logits share
+// the slice's mass equally (softmax 1/k on them, PyTorch gives NaN).
 
 /// Softmax along `axis` (negative counts from the end): y = exp(x − max) / Σ exp(x − max) along the axis,
 /// computed per lane with the max subtracted, so large logits do not overflow. x any shape of rank ≥ 1;
@@ -95,96 +106,40 @@ tensor<T> log_softmax_backward(const tensor<T>& y, const tensor<T>& g, int axis 
 
 namespace detail {
 
-// ~~~ Row kernels ~~~
-// The per-lane arithmetic lives only here: each function sees one contiguous row of n values, so a SIMD
-// kernel (kernels/softmax.hpp) can replace the body without touching the layout code below. `in` may equal
-// `out` (the masked forms normalise in place).
+// ~~~ Lanes through the row kernels ~~~
+// The arithmetic is kernels/softmax.hpp's (SIMD, masks, special values, threads); this part only lays lanes out
+// as the contiguous [rows, n] arrays the kernels take.
 
-/// out = softmax(in): exp(in − max)/Σ; a row of all −inf gives zeros.
-template <class T>
-void softmax_row(const T* in, T* out, index_t n) {
-  if (n == 0) return;
-  const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> x(in, n);
-  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> y(out, n);
-  const T m = x.maxCoeff();
-  if (m == -std::numeric_limits<T>::infinity()) {
-    y.setZero();
-    return;
-  }
-  y = (x - m).exp();
-  // Eigen's vectorised exp returns a subnormal number (not 0) for −inf; flush subnormal terms, which are far
-  // below the rounding of a sum ≥ 1, so that excluded entries are exactly 0.
-  const T tiny = std::numeric_limits<T>::min();
-  for (index_t i = 0; i < n; ++i) out[i] = out[i] < tiny ? T(0) : out[i];
-  y *= T(1) / y.sum();
-}
-
-/// out = log_softmax(in) = in − (max + log Σ exp(in − max)); a row of all −inf gives −inf.
-template <class T>
-void log_softmax_row(const T* in, T* out, index_t n) {
-  if (n == 0) return;
-  const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> x(in, n);
-  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> y(out, n);
-  const T m = x.maxCoeff();
-  if (m == -std::numeric_limits<T>::infinity()) {
-    y.setConstant(m);
-    return;
-  }
-  const T lse = m + std::log((x - m).exp().sum());
-  y = x - lse;
-}
-
-/// out = y·(g − Σ g·y)
-template <class T>
-void softmax_backward_row(const T* y_in, const T* g_in, T* out, index_t n) {
-  if (n == 0) return;
-  const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> y(y_in, n), g(g_in, n);
-  const T s = (g * y).sum();
-  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out, n) = y * (g - s);
-}
-
-/// out = g − exp(y)·Σg, and 0 where y = −inf.
-template <class T>
-void log_softmax_backward_row(const T* y_in, const T* g_in, T* out, index_t n) {
-  if (n == 0) return;
-  const Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>> y(y_in, n), g(g_in, n);
-  const T s = g.sum();
-  Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(out, n) = g - y.exp() * s;
-  for (index_t i = 0; i < n; ++i) {
-    if (y_in[i] == -std::numeric_limits<T>::infinity()) out[i] = T(0);
-  }
-}
-
-// ~~~ Lanes along an axis ~~~
-
-/// Calls row(rows, out_row, size) on every lane along the axis of `l` (lane (o, j) holds elements
-/// o·size·inner + i·inner + j, i < size), where rows[k] points to the lane of input k. Lanes of the
-/// last axis are contiguous and passed in place; otherwise blocks of up to 16 neighbouring lanes are
-/// gathered into contiguous scratch rows (reading whole cache lines), processed, and scattered back. The
-/// inputs may alias `out`.
-template <class T, std::size_t N, class Row>
-void for_each_lane(const axis_extent& l, const std::array<const T*, N>& in, T* out, Row row) {
+/// Calls rows_fn(in, out, rows) on contiguous [rows, n] arrays covering every lane along the axis of `l`
+/// (lane (o, j) holds elements o·n·inner + i·inner + j, i < n); in[k] are the inputs' row pointers. Lanes of
+/// the last axis are passed in place in one call (the kernel splits them over threads). Otherwise blocks of up
+/// to 16 neighbouring lanes are gathered into scratch rows (reading whole cache lines), processed in one call,
+/// and scattered back; the blocks are split over threads. When a lane's size in bytes is a multiple of 1 KiB the
+/// scratch rows are one cache line longer than a lane, so that rows written side by side do not share cache
+/// sets, and each lane is its own call. The inputs may alias `out`.
+template <class T, std::size_t N, class RowsFn>
+void for_each_lane(const axis_extent& l, const std::array<const T*, N>& in, T* out, RowsFn rows_fn) {
   const index_t n = l.size;
   if (l.outer == 0 || n == 0 || l.inner == 0) return;
-  std::array<const T*, N> rows;
   if (l.inner == 1) {
-    for (index_t o = 0; o < l.outer; ++o) {
-      for (std::size_t k = 0; k < N; ++k) rows[k] = in[k] + o * n;
-      row(rows, out + o * n, n);
-    }
+    rows_fn(in, out, l.outer);
     return;
   }
   constexpr index_t block = 16;
   constexpr index_t operands = static_cast<index_t>(N);
-  // Scratch rows are one cache line longer than a lane, so that the `block` rows written side by side do not
-  // fall into the same cache set when a lane's size in bytes is a multiple of 4 KiB.
-  const index_t ld = n + static_cast<index_t>(64 / sizeof(T));
+  const bool padded = (n * static_cast<index_t>(sizeof(T))) % 1024 == 0;
+  const index_t ld = padded ? n + static_cast<index_t>(64 / sizeof(T)) : n;
   const index_t width = std::min(block, l.inner);
-  std::vector<T> scratch(static_cast<std::size_t>((operands + 1) * width * ld));
-  T* lanes_out = scratch.data() + operands * width * ld;
-  for (index_t o = 0; o < l.outer; ++o) {
-    const index_t base = o * n * l.inner;
-    for (index_t j0 = 0; j0 < l.inner; j0 += width) {
+  const index_t blocks_per_outer = (l.inner + width - 1) / width;
+  const index_t grain = std::max<index_t>(1, index_t(1 << 15) / (n * width));
+  parallel_for(0, l.outer * blocks_per_outer, grain, [&](index_t begin, index_t end) {
+    std::vector<T> scratch(static_cast<std::size_t>((operands + 1) * width * ld));
+    T* lanes_out = scratch.data() + operands * width * ld;
+    std::array<const T*, N> rows;
+    for (index_t task = begin; task < end; ++task) {
+      const index_t o = task / blocks_per_outer;
+      const index_t j0 = (task % blocks_per_outer) * width;
+      const index_t base = o * n * l.inner;
       const index_t w = std::min(width, l.inner - j0);
       for (std::size_t k = 0; k < N; ++k) {
         T* lanes_in = scratch.data() + static_cast<index_t>(k) * width * ld;
@@ -193,27 +148,39 @@ void for_each_lane(const axis_extent& l, const std::array<const T*, N>& in, T* o
           for (index_t j = 0; j < w; ++j) lanes_in[j * ld + i] = src[j];
         }
       }
-      for (index_t j = 0; j < w; ++j) {
-        for (std::size_t k = 0; k < N; ++k) rows[k] = scratch.data() + (static_cast<index_t>(k) * width + j) * ld;
-        row(rows, lanes_out + j * ld, n);
+      if (!padded) {
+        for (std::size_t k = 0; k < N; ++k) rows[k] = scratch.data() + static_cast<index_t>(k) * width * ld;
+        rows_fn(rows, lanes_out, w);
+      } else {
+        for (index_t j = 0; j < w; ++j) {
+          for (std::size_t k = 0; k < N; ++k) rows[k] = scratch.data() + (static_cast<index_t>(k) * width + j) * ld;
+          rows_fn(rows, lanes_out + j * ld, 1);
+        }
       }
       for (index_t i = 0; i < n; ++i) {
         T* dst = out + base + i * l.inner + j0;
         for (index_t j = 0; j < w; ++j) dst[j] = lanes_out[j * ld + i];
       }
     }
+  });
+}
+
+/// softmax_rows or log_softmax_rows.
+template <bool Log, class T>
+void normalize_rows(const T* x, T* y, index_t rows, index_t n, const softmax_options<T>& opt = {}) {
+  if constexpr (Log) {
+    log_softmax_rows(x, y, rows, n, opt);
+  } else {
+    softmax_rows(x, y, rows, n, opt);
   }
 }
 
 /// Softmax (or log_softmax when Log) of every lane of `in` along `axis` into `out` (which may be `in`).
 template <bool Log, class T>
 void normalize_lanes(const T* in, T* out, const shape& s, int axis) {
-  for_each_lane<T, 1>(extent_around(s, axis), {in}, out, [](const std::array<const T*, 1>& r, T* o, index_t n) {
-    if constexpr (Log) {
-      log_softmax_row(r[0], o, n);
-    } else {
-      softmax_row(r[0], o, n);
-    }
+  const index_t n = s[axis];
+  for_each_lane<T, 1>(extent_around(s, axis), {in}, out, [n](const std::array<const T*, 1>& r, T* o, index_t rows) {
+    normalize_rows<Log>(r[0], o, rows, n);
   });
 }
 
@@ -228,13 +195,94 @@ inline void check_mask_shape(const shape& mask, const shape& x, const char* op) 
               format_shape(x));
 }
 
+/// How a mask that broadcasts to x [..., n] maps onto the kernels' periodic mask rows, for softmax over x's last
+/// axis: x's rows split into `outer` groups of `group` rows; the mask row of row r of group o starts at
+/// offset(o) + (r % period)·n. Holds when the mask's last size is n (not a broadcast 1) and its leading sizes,
+/// read from the right, are full sizes then 1s (e.g. [Q, n], [1, Q, n], or [B, 1, 1, n] with groups of H·Q
+/// rows for x [B, H, Q, n]); `fits` is false otherwise.
+struct mask_rows {
+  bool fits = false;
+  index_t outer = 1, group = 1, period = 1;
+  shape outer_sizes;    // x's sizes before the group
+  shape outer_strides;  // the mask's strides over them (0 where it broadcasts)
+  index_t offset(index_t o) const {
+    index_t off = 0;
+    for (int i = outer_sizes.rank() - 1; i >= 0; --i) {
+      off += (o % outer_sizes[i]) * outer_strides[i];
+      o /= outer_sizes[i];
+    }
+    return off;
+  }
+};
+
+inline mask_rows plan_mask_rows(const shape& mask, const shape& x) {
+  mask_rows p;
+  const int k = x.rank() - 1;  // leading axes of x
+  const index_t n = x[k];
+  const auto mask_size = [&](int i) {
+    return i - (x.rank() - mask.rank()) >= 0 ? mask[i - (x.rank() - mask.rank())] : 1;
+  };
+  if (mask_size(k) != n && n != 1) return p;
+  // Scan the leading axes from the right: full sizes (the period), then 1s (the group), then the outer loop.
+  int i = k - 1;
+  for (; i >= 0 && (mask_size(i) == x[i] || x[i] == 1); --i) p.period *= x[i];
+  p.group = p.period;
+  for (; i >= 0 && (mask_size(i) == 1 || x[i] == 1); --i) p.group *= x[i];
+  const int outer_rank = i + 1;
+  std::vector<index_t> sizes(outer_rank), strides(outer_rank);
+  index_t stride = 1;
+  for (int a = k; a >= 0; --a) {
+    if (a < outer_rank) {
+      sizes[a] = x[a];
+      strides[a] = mask_size(a) == 1 ? 0 : stride;
+      p.outer *= x[a];
+    }
+    stride *= mask_size(a);
+  }
+  p.outer_sizes = shape(sizes);
+  p.outer_strides = shape(strides);
+  p.fits = true;
+  return p;
+}
+
+/// Normalises x's last axis under a mask through the kernels when the mask fits their row pattern (see
+/// mask_rows); returns false (and does nothing) otherwise. Additive (M = T) or keep (M = bool) masks.
+template <bool Log, class T, class M>
+bool normalize_last_masked(const tensor<T>& x, const tensor<M>& mask, T* out) {
+  const mask_rows p = plan_mask_rows(mask.shape(), x.shape());
+  if (!p.fits) return false;
+  const index_t n = x.shape()[x.rank() - 1];
+  if (x.numel() == 0) return true;
+  softmax_options<T> opt;
+  for (index_t o = 0; o < p.outer; ++o) {
+    if constexpr (std::is_same_v<M, bool>) {
+      opt.keep = reinterpret_cast<const std::uint8_t*>(mask.data()) + p.offset(o);
+      opt.keep_rows = p.period;
+      opt.keep_row_stride = n;
+    } else {
+      opt.add_mask = mask.data() + p.offset(o);
+      opt.add_mask_rows = p.period;
+      opt.add_mask_row_stride = n;
+    }
+    normalize_rows<Log>(x.data() + o * p.group * n, out + o * p.group * n, p.group, n, opt);
+  }
+  return true;
+}
+
 /// softmax or log_softmax of x + additive_mask (recorded with both as inputs).
 template <bool Log, class T>
 tensor<T> normalize_additive(const char* op, const tensor<T>& x, const tensor<T>& mask, int axis) {
   const int a = shape::normalize_axis(axis, x.rank(), op);
   check_mask_shape(mask.shape(), x.shape(), op);
-  auto out = map_binary<T>(x, mask, op, [](T v, T m) { return v + m; });  // the masked logits z, shape of x
-  normalize_lanes<Log>(out.data(), out.data(), out.shape(), a);
+  tensor<T> out;
+  if (a == x.rank() - 1) {
+    out = tensor<T>::empty(x.shape());
+    if (!normalize_last_masked<Log>(x, mask, out.data())) out = tensor<T>();
+  }
+  if (!out.defined()) {
+    out = map_binary<T>(x, mask, op, [](T v, T m) { return v + m; });  // the masked logits z, shape of x
+    normalize_lanes<Log>(out.data(), out.data(), out.shape(), a);
+  }
   return autograd::record<T>(
       op, std::move(out), {x, mask},
       [a, sm = mask.shape(), rx = x.requires_grad(), rm = mask.requires_grad()](auto self) {
@@ -250,14 +298,15 @@ tensor<T> normalize_additive(const char* op, const tensor<T>& x, const tensor<T>
 template <bool Log, class T>
 tensor<T> normalize_kept(const char* op, const tensor<T>& x, const tensor<bool>& keep, int axis) {
   const int a = shape::normalize_axis(axis, x.rank(), op);
-  tensor<T> out;
-  if (keep.defined()) {
-    check_mask_shape(keep.shape(), x.shape(), op);
-    out = map_binary<T>(x, keep, op, [](T v, bool k) { return k ? v : -std::numeric_limits<T>::infinity(); });
-    normalize_lanes<Log>(out.data(), out.data(), out.shape(), a);
-  } else {
-    out = tensor<T>::empty(x.shape());
+  tensor<T> out = tensor<T>::empty(x.shape());
+  if (!keep.defined()) {
     normalize_lanes<Log>(x.data(), out.data(), x.shape(), a);
+  } else {
+    check_mask_shape(keep.shape(), x.shape(), op);
+    if (a != x.rank() - 1 || !normalize_last_masked<Log>(x, keep, out.data())) {
+      out = map_binary<T>(x, keep, op, [](T v, bool k) { return k ? v : -std::numeric_limits<T>::infinity(); });
+      normalize_lanes<Log>(out.data(), out.data(), out.shape(), a);
+    }
   }
   // Excluded entries come out as 0 (softmax) or −inf (log_softmax), where both backward ops give 0.
   return autograd::record<T>(op, std::move(out), {x}, [a](auto self) {
@@ -274,6 +323,43 @@ int check_backward_operands(const tensor<T>& y, const tensor<T>& g, int axis, co
   KEXUE_CHECK(g.shape() == y.shape(), shape_error, op, "gradient shape ", format_shape(g.shape()),
               " differs from output shape ", format_shape(y.shape()));
   return shape::normalize_axis(axis, y.rank(), op);
+}
+
+/// Sets dx_i = 0 where y_i = −inf, over n elements (a counting pass first, so rows without −inf are only read).
+template <class T>
+void zero_where_excluded(const T* __restrict y, T* __restrict dx, index_t n) {
+  constexpr T minus_inf = -std::numeric_limits<T>::infinity();
+  int excluded = 0;
+  for (index_t i = 0; i < n; ++i) excluded |= y[i] == minus_inf ? 1 : 0;
+  if (excluded == 0) return;
+  for (index_t i = 0; i < n; ++i) dx[i] = y[i] == minus_inf ? T(0) : dx[i];
+}
+
+/// log_softmax_backward_rows, then dx = 0 where y = −inf (the kernel, as PyTorch, leaves dy there). Rows are
+/// taken in blocks of about 8K elements so that the clean-up reads y and dx from cache.
+template <class T>
+void log_softmax_backward_rows_masked(const T* y, const T* g, T* dx, index_t rows, index_t n) {
+  const index_t chunk = std::max<index_t>(1, index_t(1 << 13) / std::max<index_t>(n, 1));
+  parallel_for(0, rows, std::max<index_t>(chunk, index_t(1 << 16) / std::max<index_t>(n, 1)),
+               [&](index_t begin, index_t end) {
+                 for (index_t r0 = begin; r0 < end; r0 += chunk) {
+                   const index_t r1 = std::min(end, r0 + chunk);
+                   log_softmax_backward_rows(y + r0 * n, g + r0 * n, dx + r0 * n, r1 - r0, n);
+                   zero_where_excluded(y + r0 * n, dx + r0 * n, (r1 - r0) * n);
+                 }
+               });
+}
+
+/// The trailing block of x's axes when `ax` (sorted) is exactly the last ax.size() axes: [rows, cols] with
+/// cols the product of their sizes; {-1, -1} otherwise.
+inline std::array<index_t, 2> trailing_rows(const shape& s, const std::vector<int>& ax) {
+  const int r = s.rank(), k = static_cast<int>(ax.size());
+  for (int i = 0; i < k; ++i) {
+    if (ax[i] != r - k + i) return {-1, -1};
+  }
+  index_t rows = 1, cols = 1;
+  for (int i = 0; i < r; ++i) (i < r - k ? rows : cols) *= s[i];
+  return {rows, cols};
 }
 
 }  // namespace detail
@@ -308,9 +394,10 @@ template <class T>
 tensor<T> softmax_backward(const tensor<T>& y, const tensor<T>& g, int axis) {
   const int a = detail::check_backward_operands(y, g, axis, "softmax_backward");
   auto out = tensor<T>::empty(y.shape());
-  detail::for_each_lane<T, 2>(
-      detail::extent_around(y.shape(), a), {y.data(), g.data()}, out.data(),
-      [](const std::array<const T*, 2>& r, T* o, index_t n) { detail::softmax_backward_row(r[0], r[1], o, n); });
+  detail::for_each_lane<T, 2>(detail::extent_around(y.shape(), a), {y.data(), g.data()}, out.data(),
+                              [n = y.shape()[a]](const std::array<const T*, 2>& r, T* o, index_t rows) {
+                                softmax_backward_rows(r[0], r[1], o, rows, n);
+                              });
   return autograd::record<T>("softmax_backward", std::move(out), {y, g}, [y, g, a](auto) {
     return [y, g, a](const tensor<T>& h) {
       // dx = y·(g − s), s = Σ g·y:  d/dg = y·(h − Σ h·y);  d/dy = h·(g − s) − g·Σ h·y   (all [y.shape])
@@ -329,9 +416,10 @@ template <class T>
 tensor<T> log_softmax_backward(const tensor<T>& y, const tensor<T>& g, int axis) {
   const int a = detail::check_backward_operands(y, g, axis, "log_softmax_backward");
   auto out = tensor<T>::empty(y.shape());
-  detail::for_each_lane<T, 2>(
-      detail::extent_around(y.shape(), a), {y.data(), g.data()}, out.data(),
-      [](const std::array<const T*, 2>& r, T* o, index_t n) { detail::log_softmax_backward_row(r[0], r[1], o, n); });
+  detail::for_each_lane<T, 2>(detail::extent_around(y.shape(), a), {y.data(), g.data()}, out.data(),
+                              [n = y.shape()[a]](const std::array<const T*, 2>& r, T* o, index_t rows) {
+                                detail::log_softmax_backward_rows_masked(r[0], r[1], o, rows, n);
+                              });
   return autograd::record<T>("log_softmax_backward", std::move(out), {y, g}, [y, g, a](auto) {
     return [y, g, a](const tensor<T>& h) {
       // dx = k·g − p·Σg with p = exp(y) and k = [y > −inf] (p = 0 where k = 0):
@@ -349,10 +437,12 @@ tensor<T> log_softmax_backward(const tensor<T>& y, const tensor<T>& g, int axis)
   });
 }
 
+namespace detail {
+
+/// logsumexp of x over any set of axes into `out` [kept], by runs over x in its own order (the row kernel takes
+/// the common case of trailing axes).
 template <class T>
-tensor<T> logsumexp(const tensor<T>& x, const axes_t& axes, bool keepdim) {
-  const auto ax = detail::normalize_axes(axes, x.rank(), "logsumexp");
-  const shape kept = detail::reduced_shape(x.shape(), ax, true);
+void logsumexp_strided(const tensor<T>& x, const shape& kept, T* po) {
   constexpr T inf = std::numeric_limits<T>::infinity();
   using array = Eigen::Array<T, Eigen::Dynamic, 1>;
   using const_map = Eigen::Map<const array>;
@@ -386,9 +476,22 @@ tensor<T> logsumexp(const tensor<T>& x, const axes_t& axes, bool keepdim) {
         ps[off[0] + i * inner[0]] += std::exp(px[o + i] - pshift[off[0] + i * inner[0]]);
     }
   });
+  for (index_t k = 0, n = kept.numel(); k < n; ++k) po[k] = std::isfinite(pm[k]) ? pm[k] + std::log(ps[k]) : pm[k];
+}
+
+}  // namespace detail
+
+template <class T>
+tensor<T> logsumexp(const tensor<T>& x, const axes_t& axes, bool keepdim) {
+  const auto ax = detail::normalize_axes(axes, x.rank(), "logsumexp");
+  const shape kept = detail::reduced_shape(x.shape(), ax, true);
+  constexpr T inf = std::numeric_limits<T>::infinity();
   auto out = tensor<T>::empty(kept);
-  T* po = out.data();
-  for (index_t k = 0, n = out.numel(); k < n; ++k) po[k] = std::isfinite(pm[k]) ? pm[k] + std::log(ps[k]) : pm[k];
+  if (const auto rc = detail::trailing_rows(x.shape(), ax); rc[0] >= 0) {
+    if (rc[0] > 0) logsumexp_rows(x.data(), out.data(), rc[0], rc[1]);  // the last axes: the row kernel
+  } else {
+    detail::logsumexp_strided(x, kept, out.data());
+  }
   out = autograd::record<T>("logsumexp", std::move(out), {x}, [x](auto self) {
     return [x, self](const tensor<T>& g) {
       // dx = g·exp(x − y) (g, y [kept] broadcast over the slice); y = −inf (an all −inf slice) is taken as 0
