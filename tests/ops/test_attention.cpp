@@ -121,6 +121,24 @@ TEST_SUITE("ops.attention") {
     }
   }
 
+  TEST_CASE_TEMPLATE("sequences longer than one tile of queries give the naive result", T, float, double) {
+    kexue::generator gen(kexue_test_seed() + 7);
+    const index_t nq = 150, nk = 140, d = 4;  // three tiles of up to 64 query rows
+    auto q = random<T>({1, 2, nq, d}, gen), k = random<T>({1, 2, nk, d}, gen), v = random<T>({1, 2, nk, 3}, gen);
+    tensor<bool> pad = kexue::zeros<bool>({1, nk});
+    pad.data()[70] = pad.data()[139] = true;
+    auto add = random<T>({2, 1, nk}, gen);  // per head, broadcast over queries
+    const add_fn af = [&](index_t, index_t h, index_t, index_t j) { return double(add.data()[h * nk + j]); };
+    const double tolerance = std::is_same_v<T, float> ? 2e-5 : 1e-12;
+    for (const index_t offset : {0, -10, 20}) {
+      CAPTURE(offset);
+      const visible_fn vis = [&](index_t, index_t, index_t i, index_t j) { return !pad.data()[j] && j <= i + offset; };
+      const auto opt = attention_options<T>().key_padding_mask(pad).attn_mask(add).causal(true, offset);
+      check_close(kexue::scaled_dot_product_attention(q, k, v, opt),
+                  naive_attention(q, k, v, vis, af, constant(0.5)), tolerance, tolerance);
+    }
+  }
+
   TEST_CASE_TEMPLATE("an additive mask is added to the scaled logits", T, float, double) {
     kexue::generator gen(kexue_test_seed() + 1);
     const index_t B = 1, H = 2, nq = 3, nk = 4, d = 2;

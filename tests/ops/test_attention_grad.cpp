@@ -121,6 +121,21 @@ TEST_SUITE("ops.attention") {
                                         kexue::grad_options().create_graph(true));
       for (int i = 0; i < 3; ++i) check_close(composed[i].detach(), fused[i], 1e-12, 1e-12);
     }
+    // Several tiles of query rows (the fused backward accumulates dK and dV over them).
+    kexue::generator gen(kexue_test_seed() + 42);
+    const tensors y{kexue::randn<double>({1, 2, 150, 3}, gen).requires_grad(true),
+                    kexue::randn<double>({1, 2, 150, 3}, gen).requires_grad(true),
+                    kexue::randn<double>({1, 2, 150, 2}, gen).requires_grad(true)};
+    kexue::generator drop_a(9), drop_b(9);
+    const auto long_fused = kexue::grad(
+        {kexue::sum(kexue::square(kexue::scaled_dot_product_attention(
+            y[0], y[1], y[2], attention_options<double>().causal(true, 5).entropy_invariant().dropout(0.2, drop_a))))},
+        {y[0], y[1], y[2]});
+    const auto long_composed = kexue::grad(
+        {kexue::sum(kexue::square(kexue::scaled_dot_product_attention(
+            y[0], y[1], y[2], attention_options<double>().causal(true, 5).entropy_invariant().dropout(0.2, drop_b))))},
+        {y[0], y[1], y[2]}, kexue::grad_options().create_graph(true));
+    for (int i = 0; i < 3; ++i) check_close(long_composed[i].detach(), long_fused[i], 1e-12, 1e-12);
     const tensors x = inputs(1, 41);
     const tensor<double> q = x[0].detach();
     auto out = kexue::scaled_dot_product_attention(q, x[1], x[2], attention_options<double>().causal(true));

@@ -158,9 +158,10 @@ struct attention_result {
 /// @param q `[B, H, Nq, d]`, k `[B, H, Nk, d]`, v `[B, H, Nk, dv]` (d ≥ 1).
 /// @param options masks, causal, scale policy, pattern, dropout (see attention_options).
 /// @return `[B, H, Nq, dv]`; rows of queries that see no key are 0.
-/// @details Dense: QKᵀ through kernels::gemm_batched over B·H (with causal, in blocks of 64 query rows whose
-/// hidden key columns are skipped), then softmax_rows with the scale, masks and causal rule fused into the
-/// softmax pass, then the weights times V through the GEMM. Backward (hand-written): dV = Pᵀ G, dP = G Vᵀ,
+/// @details Dense: in tiles of up to 64 query rows of one head (in parallel over the tiles), QKᵀ through
+/// kernels::gemm (with causal, the tile's hidden key columns are skipped), then softmax_rows in place with the
+/// scale, masks and causal rule fused into the softmax pass, then the weights times V through the GEMM while
+/// the tile is still in cache. Backward (hand-written): dV = Pᵀ G, dP = G Vᵀ,
 /// dZ = softmax_backward_rows(P, dP), dQ = λ dZ K, dK = λ dZᵀ Q, all through the same kernels; under
 /// create_graph the backward is composed of differentiable ops (a dense recomputation with the equivalent
 /// explicit mask), so second order works for every option. Gradients reach q, k and v only.
@@ -389,18 +390,69 @@ index_t count_visible(const geometry& g, const prepared_masks<T>& m, index_t b, 
   return n;
 }
 
-/// Calls f(i0, i1, cols) over blocks of query rows: rows [i0, i1) only see keys [0, cols). Without causal,
-/// one block of every row and every key.
+/// Query rows per tile of the dense engine: a tile's scores (rows x Nk) stay in L2 (~128 KiB of floats at
+/// Nk = 512) between the QKᵀ product, the softmax and the product with V.
+inline index_t dense_tile_rows(index_t nk) {
+  return std::max<index_t>(8, std::min<index_t>(64, (index_t(1) << 15) / std::max<index_t>(nk, 1)));
+}
+
+/// The tile of rows [i0, i1) of one head: its first row and the keys [0, cols) it may see (causal).
+struct dense_tile {
+  index_t head, b, h, i0, i1, cols;
+};
+
+inline index_t tiles_per_head(const geometry& g) {
+  const index_t rows = dense_tile_rows(g.nk);
+  return (g.nq + rows - 1) / rows;
+}
+
+/// Tile number `index` (head-major) of the heads' row tiles.
+inline dense_tile tile_at(const geometry& g, index_t index) {
+  const index_t rows = dense_tile_rows(g.nk), per_head = tiles_per_head(g);
+  const index_t head = index / per_head, i0 = index % per_head * rows, i1 = std::min(g.nq, i0 + rows);
+  return dense_tile{head, head / g.heads, head % g.heads, i0, i1, g.causal_end(i1 - 1)};
+}
+
+/// Calls f(tile) for the tiles of heads [head0, head1), in order.
 template <class F>
-void for_row_blocks(const geometry& g, F&& f) {
-  const index_t block = g.causal ? 64 : std::max<index_t>(g.nq, 1);
-  for (index_t i0 = 0; i0 < g.nq; i0 += block) {
-    const index_t i1 = std::min(g.nq, i0 + block);
-    f(i0, i1, g.causal_end(i1 - 1));
+void for_tiles(const geometry& g, index_t head0, index_t head1, F&& f) {
+  const index_t per_head = tiles_per_head(g);
+  for (index_t i = head0 * per_head; i < head1 * per_head; ++i) f(tile_at(g, i));
+}
+
+/// Softmax options of a tile: the scale, key padding of item b, the additive mask rows of (b, h, i0..i1),
+/// and the causal rule shifted to the tile's first row.
+template <class T>
+softmax_options<T> tile_softmax_options(const saved_state<T>& s, const dense_tile& t) {
+  softmax_options<T> o;
+  o.scale = s.per_row ? T(1) : s.scale;
+  if (const std::uint8_t* keep = s.masks.keep_row(t.b, s.geo.nk)) {
+    o.keep = keep;
+    o.keep_row_stride = 0;
+    o.keep_rows = 1;
   }
+  if (s.masks.additive.defined()) {
+    o.add_mask = s.masks.add_row(s.geo, t.b, t.h, t.i0);
+    o.add_mask_row_stride = s.geo.nk;
+    o.add_mask_rows = t.i1 - t.i0;
+  }
+  o.causal = s.geo.causal;
+  o.causal_rows = t.i1 - t.i0;
+  o.causal_offset = t.i0 + s.geo.offset;
+  return o;
+}
+
+/// Heads per parallel chunk: enough work (~2^20 multiply-adds) to be worth a thread.
+inline index_t heads_grain(const geometry& g) {
+  const double work = double(g.nq) * double(g.nk) * double(g.d + g.dv);
+  return std::max<index_t>(1, static_cast<index_t>(double(1 << 20) / std::max(work, 1.0)));
 }
 
 // ~~~ dense engine ~~~
+// Tiled by rows of queries: for each tile, S = Q Kᵀ (GEMM) into the saved weights, the softmax kernel in
+// place (scale, masks, causal fused), then O = P V (GEMM) while the tile is still in cache. The backward
+// walks the same tiles: dP = G Vᵀ, dZ = softmax_backward(P, dP) in a per-thread scratch tile, dQ = λ dZ K,
+// and dK += λ dZᵀ Q, dV += Pᵀ G accumulated over the tiles of a head (heads run in parallel).
 
 template <class T>
 tensor<T> dense_forward(const tensor<T>& q, const tensor<T>& k, const tensor<T>& v, saved_state<T>& s) {
@@ -410,49 +462,37 @@ tensor<T> dense_forward(const tensor<T>& q, const tensor<T>& k, const tensor<T>&
   if (s.per_row) {
     s.q_scaled = tensor<T>::empty(q.shape());
     T* qs = s.q_scaled.data();
-    parallel_for(0, bh * nq, 256, [&](index_t r0, index_t r1) {
-      for (index_t r = r0; r < r1; ++r) {
-        const T lam = s.lam[r];
-        for (index_t c = 0; c < d; ++c) qs[r * d + c] = lam * qp[r * d + c];
-      }
-    });
+    for (index_t r = 0; r < bh * nq; ++r) {
+      for (index_t c = 0; c < d; ++c) qs[r * d + c] = s.lam[r] * qp[r * d + c];
+    }
     qp = qs;
   }
   s.p = tensor<T>::empty({g.batch, g.heads, nq, nk});
-  T* p = s.p.data();
-  for_row_blocks(g, [&](index_t i0, index_t i1, index_t cols) {
-    kernels::gemm_batched<T>(false, true, i1 - i0, cols, d, T(1), qp + i0 * d, d, k.data(), d, T(0), p + i0 * nk, nk, bh,
-                             nq * d, nk * d, nq * nk);
-  });
-  for (index_t b = 0; b < g.batch; ++b) {
-    softmax_options<T> o;
-    o.scale = s.per_row ? T(1) : s.scale;
-    if (const std::uint8_t* keep = s.masks.keep_row(b, nk)) {
-      o.keep = keep;
-      o.keep_row_stride = 0;
-      o.keep_rows = 1;
-    }
-    if (s.masks.additive.defined()) {
-      o.add_mask = s.masks.add_row(g, b, 0, 0);
-      o.add_mask_row_stride = nk;
-      o.add_mask_rows = s.masks.hm * nq;
-    }
-    o.causal = g.causal;
-    o.causal_rows = nq;
-    o.causal_offset = g.offset;
-    T* pb = p + b * g.heads * nq * nk;
-    softmax_rows<T>(pb, pb, g.heads * nq, nk, o);
-  }
-  const T* pd = p;
-  tensor<T> dropped;
-  if (s.dropout > 0) {
-    dropped = s.p * s.drop;
-    pd = dropped.data();
-  }
   auto out = tensor<T>::empty({g.batch, g.heads, nq, dv});
-  for_row_blocks(g, [&](index_t i0, index_t i1, index_t cols) {
-    kernels::gemm_batched<T>(false, false, i1 - i0, dv, cols, T(1), pd + i0 * nk, nk, v.data(), dv, T(0),
-                             out.data() + i0 * dv, dv, bh, nq * nk, nk * dv, nq * dv);
+  const index_t ld = std::max<index_t>(nk, 1);
+  // Tiles are independent in the forward: parallel over all of them (a single long head splits too).
+  const index_t per_head = tiles_per_head(g);
+  const double tile_work = double(dense_tile_rows(nk)) * double(nk) * double(d + dv);
+  const index_t grain = std::max<index_t>(1, static_cast<index_t>(double(1 << 20) / std::max(tile_work, 1.0)));
+  parallel_for(0, bh * per_head, grain, [&](index_t t0, index_t t1) {
+    std::vector<T> dropped;
+    for (index_t tile = t0; tile < t1; ++tile) {
+      const dense_tile t = tile_at(g, tile);
+      const index_t rows = t.i1 - t.i0;
+      T* p = s.p.data() + (t.head * nq + t.i0) * nk;
+      kernels::gemm<T>(false, true, rows, t.cols, d, T(1), qp + (t.head * nq + t.i0) * d, d, k.data() + t.head * nk * d,
+                       d, T(0), p, ld);
+      softmax_rows<T>(p, p, rows, nk, tile_softmax_options(s, t));
+      const T* pd = p;
+      if (s.dropout > 0) {
+        dropped.resize(static_cast<std::size_t>(rows * nk));
+        const T* f = s.drop.data() + (t.head * nq + t.i0) * nk;
+        for (index_t e = 0; e < rows * nk; ++e) dropped[e] = p[e] * f[e];
+        pd = dropped.data();
+      }
+      kernels::gemm<T>(false, false, rows, dv, t.cols, T(1), pd, ld, v.data() + t.head * nk * dv, dv, T(0),
+                       out.data() + (t.head * nq + t.i0) * dv, dv);
+    }
   });
   return out;
 }
@@ -463,64 +503,55 @@ std::vector<tensor<T>> dense_backward(const saved_state<T>& s, const tensor<T>& 
                                       const tensor<T>& v, const tensor<T>& grad) {
   const geometry& g = s.geo;
   const index_t bh = g.batch * g.heads, nq = g.nq, nk = g.nk, d = g.d, dv = g.dv;
-  const tensor<T>& go = grad;  // [B, H, Nq, dv]
-  const T* p = s.p.data();
-  tensor<T> dropped;
-  const T* pd = p;
-  if (s.dropout > 0) {
-    dropped = s.p * s.drop;
-    pd = dropped.data();
-  }
-  tensor<T> gq, gk, gv;
-  if (v.requires_grad()) {
-    gv = zeros<T>(v.shape());
-    for_row_blocks(g, [&](index_t i0, index_t i1, index_t cols) {
-      kernels::gemm_batched<T>(true, false, cols, dv, i1 - i0, T(1), pd + i0 * nk, nk, go.data() + i0 * dv, dv, T(1),
-                               gv.data(), dv, bh, nq * nk, nq * dv, nk * dv);
-    });
-  }
-  if (!q.requires_grad() && !k.requires_grad()) return {gq, gk, gv};
-  // dZ [B·H, Nq, Nk]: G Vᵀ on the visible columns, 0 beyond them, times the dropout factors, through the
-  // softmax backward (in place).
-  auto dz = tensor<T>::empty(s.p.shape());
-  T* z = dz.data();
-  for_row_blocks(g, [&](index_t i0, index_t i1, index_t cols) {
-    kernels::gemm_batched<T>(false, true, i1 - i0, cols, dv, T(1), go.data() + i0 * dv, dv, v.data(), dv, T(0),
-                             z + i0 * nk, nk, bh, nq * dv, nk * dv, nq * nk);
-    if (cols < nk) {
-      for (index_t b = 0; b < bh; ++b) {
-        for (index_t i = i0; i < i1; ++i) std::fill(z + (b * nq + i) * nk + cols, z + (b * nq + i + 1) * nk, T(0));
-      }
-    }
-  });
-  if (s.dropout > 0) {
-    const T* f = s.drop.data();
-    const index_t n = dz.numel();
-    for (index_t i = 0; i < n; ++i) z[i] *= f[i];
-  }
-  softmax_backward_rows<T>(p, z, z, bh * nq, nk);
+  const bool want_q = q.requires_grad(), want_k = k.requires_grad(), want_v = v.requires_grad();
+  tensor<T> gq = want_q ? tensor<T>::empty(q.shape()) : tensor<T>();
+  tensor<T> gk = want_k ? zeros<T>(k.shape()) : tensor<T>();
+  tensor<T> gv = want_v ? zeros<T>(v.shape()) : tensor<T>();
   const T alpha = s.per_row ? T(1) : s.scale;
-  if (q.requires_grad()) {
-    gq = tensor<T>::empty(q.shape());
-    for_row_blocks(g, [&](index_t i0, index_t i1, index_t cols) {
-      kernels::gemm_batched<T>(false, false, i1 - i0, d, cols, alpha, z + i0 * nk, nk, k.data(), d, T(0),
-                               gq.data() + i0 * d, d, bh, nq * nk, nk * d, nq * d);
-    });
-    if (s.per_row) {
-      T* gp = gq.data();
-      for (index_t r = 0; r < bh * nq; ++r) {
-        for (index_t c = 0; c < d; ++c) gp[r * d + c] *= s.lam[r];
+  const T* qp = s.per_row ? s.q_scaled.data() : q.data();
+  const index_t ld = std::max<index_t>(nk, 1);
+  parallel_for(0, bh, heads_grain(g), [&](index_t head0, index_t head1) {
+    std::vector<T> dropped, dz;
+    for_tiles(g, head0, head1, [&](const dense_tile& t) {
+      const index_t rows = t.i1 - t.i0, cols = t.cols;
+      const T* p = s.p.data() + (t.head * nq + t.i0) * nk;
+      const T* f = s.dropout > 0 ? s.drop.data() + (t.head * nq + t.i0) * nk : nullptr;
+      const T* go = grad.data() + (t.head * nq + t.i0) * dv;
+      if (want_v) {
+        const T* pd = p;
+        if (f != nullptr) {
+          dropped.resize(static_cast<std::size_t>(rows * nk));
+          for (index_t e = 0; e < rows * nk; ++e) dropped[e] = p[e] * f[e];
+          pd = dropped.data();
+        }
+        kernels::gemm<T>(true, false, cols, dv, rows, T(1), pd, ld, go, dv, T(1), gv.data() + t.head * nk * dv, dv);
       }
-    }
-  }
-  if (k.requires_grad()) {
-    gk = zeros<T>(k.shape());
-    const T* qp = s.per_row ? s.q_scaled.data() : q.data();
-    for_row_blocks(g, [&](index_t i0, index_t i1, index_t cols) {
-      kernels::gemm_batched<T>(true, false, cols, d, i1 - i0, alpha, z + i0 * nk, nk, qp + i0 * d, d, T(1), gk.data(),
-                               d, bh, nq * nk, nq * d, nk * d);
+      if (!want_q && !want_k) return;
+      // dZ over the visible columns [0, cols); the softmax backward reads whole rows, so the rest is 0.
+      dz.resize(static_cast<std::size_t>(rows * ld));
+      kernels::gemm<T>(false, true, rows, cols, dv, T(1), go, dv, v.data() + t.head * nk * dv, dv, T(0), dz.data(), ld);
+      for (index_t i = 0; i < rows; ++i) {
+        std::fill(dz.data() + i * nk + cols, dz.data() + (i + 1) * nk, T(0));
+        if (f != nullptr) {
+          for (index_t j = 0; j < cols; ++j) dz[i * nk + j] *= f[i * nk + j];
+        }
+      }
+      softmax_backward_rows<T>(p, dz.data(), dz.data(), rows, nk);
+      if (want_q) {
+        T* gqt = gq.data() + (t.head * nq + t.i0) * d;
+        kernels::gemm<T>(false, false, rows, d, cols, alpha, dz.data(), ld, k.data() + t.head * nk * d, d, T(0), gqt, d);
+        if (s.per_row) {
+          for (index_t i = 0; i < rows; ++i) {
+            for (index_t c = 0; c < d; ++c) gqt[i * d + c] *= s.lam[t.head * nq + t.i0 + i];
+          }
+        }
+      }
+      if (want_k) {
+        kernels::gemm<T>(true, false, cols, d, rows, alpha, dz.data(), ld, qp + (t.head * nq + t.i0) * d, d, T(1),
+                         gk.data() + t.head * nk * d, d);
+      }
     });
-  }
+  });
   return {gq, gk, gv};
 }
 
