@@ -181,4 +181,25 @@ TEST_SUITE("train.data_loader") {
     CHECK_THROWS_WITH_AS(train::data_loader(counting_dataset{10}, train::data_loader_options().num_workers(-1)),
                          "data_loader: num_workers must be non-negative (got -1)", kexue::value_error);
   }
+
+  TEST_CASE("a batch-indexed dataset (A13) with passthrough_collate yields each prepared batch once") {
+    // 5 batches, batch i holds the rows {3i, 3i+1, 3i+2}; 4 workers, shuffled batch order.
+    struct batches {
+      index_t size() const { return 5; }
+      tensor<index_t> get(index_t i) const { return tensor<index_t>{3 * i, 3 * i + 1, 3 * i + 2}; }
+    };
+    train::data_loader loader(batches{},
+                              train::data_loader_options().batch_size(1).shuffle(true).seed(2).num_workers(4),
+                              train::passthrough_collate{});
+    std::vector<index_t> rows;
+    for (auto& b : loader.epoch(0)) {
+      CHECK(b.shape() == shape{3});
+      for (index_t r : b.to_vector()) rows.push_back(r);
+    }
+    std::sort(rows.begin(), rows.end());
+    for (index_t r = 0; r < 15; ++r) CHECK(rows[static_cast<std::size_t>(r)] == r);
+    train::data_loader wrong(batches{}, train::data_loader_options().batch_size(2), train::passthrough_collate{});
+    CHECK_THROWS_WITH_AS(wrong.batch(0, 0), "passthrough_collate: expected batches of one sample (batch_size 1), got 2",
+                         kexue::value_error);
+  }
 }

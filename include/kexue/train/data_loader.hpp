@@ -111,8 +111,9 @@ struct batch_of<Dataset, Collate, std::enable_if_t<has_get_batch<Dataset>::value
 /// it asks for batch k. Destroying the epoch object (the consumer stopped early, or threw) stops and joins
 /// the workers; a worker finishes the batch it is building first.
 ///
-/// The dataset is held by value (share a large dataset through a cheap handle, as tensor_dataset does).
-/// Batches are built by `dataset.get_batch(indices)` if the dataset has it, else by `collate(samples)`.
+/// The loader must outlive the epochs it hands out (an epoch object refers to it). The dataset is held by value (share
+/// a large dataset through a cheap handle, as tensor_dataset does). Batches are built by `dataset.get_batch(indices)`
+/// if the dataset has it, else by `collate(samples)`.
 ///
 /// Errors (value_error): an empty dataset "data_loader: the dataset is empty", batch_size ≤ 0
 /// "data_loader: batch_size must be positive (got 0)", num_workers < 0, prefetch_factor ≤ 0, drop_last

@@ -58,6 +58,19 @@ struct default_collate {
   auto operator()(const std::vector<Sample>& samples) const;
 };
 
+/// @brief For A13's batch-indexed datasets, whose size() is the number of batches and get(i) returns batch
+/// i already collated: use it with data_loader_options().batch_size(1), and each "sample" is passed on as
+/// the batch, unchanged (shuffling then permutes whole batches). @throws value_error for any other batch
+/// size ("passthrough_collate: expected batches of one sample (batch_size 1), got 4").
+struct passthrough_collate {
+  template <class Sample>
+  Sample operator()(const std::vector<Sample>& samples) const {
+    KEXUE_CHECK(samples.size() == 1, value_error, "passthrough_collate",
+                "expected batches of one sample (batch_size 1), got ", samples.size());
+    return samples.front();
+  }
+};
+
 /// A dataset over tensors sharing their first dimension N: sample i is the tuple of row i of each tensor
 /// (the rows are copies, of shape `t.shape()` without its first axis). `get_batch` gathers rows directly.
 ///
