@@ -20,6 +20,7 @@
 #include <kexue/ops/compare.hpp>
 #include <kexue/ops/index.hpp>
 #include <kexue/ops/math.hpp>
+#include <kexue/ops/matmul.hpp>
 #include <kexue/ops/normalize.hpp>
 #include <kexue/ops/reduce.hpp>
 #include <kexue/ops/reshape.hpp>
@@ -153,8 +154,9 @@ tensor<T> single_loss_gan(const kexue::detail::non_deduced_t<critic_fn<T>>& crit
 // ~~~ IMLE and GLO (spec A19) ~~~
 
 /// @brief For each query q_i, the squared distance to its nearest candidate: min_j ‖q_i − c_j‖² over all of a
-/// sample's dimensions. The nearest index is found exactly (differences, not ‖a‖² + ‖b‖² − 2a·b; ties go to
-/// the lowest j), then the distance is recomputed with differentiable ops.
+/// sample's dimensions. The nearest index is searched with one matmul (‖q‖² + ‖c‖² − 2q·c; exact ties go to the
+/// lowest j, candidates closer than that form's rounding may be swapped), then the distance to it is recomputed
+/// exactly from differences with differentiable ops.
 /// @param queries `[M, ...]`, candidates `[N, ...]` with the same shape after the batch axis, N ≥ 1.
 /// @return `[M]`. Gradient: 2(q_i − c_j*) to q_i, and its negative to the nearest candidate c_j* only (the
 /// subgradient of min); second order works.
@@ -283,22 +285,25 @@ tensor<T> nearest_squared_distance(const tensor<T>& queries, const tensor<T>& ca
   const index_t n = candidates.size(0);
   KEXUE_CHECK(n > 0, shape_error, op, "no ", c_name, " (shape ", format_shape(candidates.shape()), ")");
   const index_t dim = m == 0 ? 0 : queries.numel() / m;
-  // The nearest candidate of each query, from exact differences (no cancellation, unlike the GEMM form).
+  // The nearest candidate of each query from the GEMM form ‖q‖² + ‖c‖² − 2 q·c (one matmul: the search is
+  // M·N·dim work); only the choice comes from it, the returned distance is recomputed exactly below.
   auto nearest = tensor<index_t>::empty({m});
-  const T* q = queries.data();
-  const T* c = candidates.data();
-  for (index_t i = 0; i < m; ++i) {
-    index_t best = 0;
-    T best_d = std::numeric_limits<T>::infinity();
-    for (index_t j = 0; j < n; ++j) {
-      T d = 0;
-      for (index_t k = 0; k < dim; ++k) {
-        const T diff = q[i * dim + k] - c[j * dim + k];
-        d += diff * diff;
+  if (m > 0) {
+    no_grad_guard search;
+    const tensor<T> q = reshape(queries.detach(), {m, dim});
+    const tensor<T> c = reshape(candidates.detach(), {n, dim});
+    const tensor<T> qc = matmul(q, c, false, true);  // [M, N]
+    const tensor<T> qn = sum(square(q), {1});        // [M]
+    const tensor<T> cn = sum(square(c), {1});        // [N]
+    for (index_t i = 0; i < m; ++i) {
+      index_t best = 0;
+      T best_d = std::numeric_limits<T>::infinity();
+      for (index_t j = 0; j < n; ++j) {
+        const T d = qn.data()[i] + cn.data()[j] - T(2) * qc.data()[i * n + j];
+        if (d < best_d) best_d = d, best = j;  // NaN never wins; all-NaN rows keep j = 0 (and give NaN below)
       }
-      if (d < best_d) best_d = d, best = j;  // NaN never wins; all-NaN rows keep j = 0 (and give NaN below)
+      nearest.data()[i] = best;
     }
-    nearest.data()[i] = best;
   }
   return sum_per_sample(square(sub(queries, index_select(candidates, 0, nearest))));
 }
