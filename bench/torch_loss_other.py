@@ -16,8 +16,9 @@ timed in thread CPU time like Google Benchmark: the median of --repetitions roun
 The table gives kexue's time and the ratio torch time / kexue time (above 1: kexue is faster).
 """
 import argparse
-import json
+import os
 import statistics
+import sys
 import time
 
 
@@ -94,18 +95,11 @@ def time_torch(repetitions, min_time):
 
 
 def read_kexue(path):
-    """{case: seconds}, medians when repetitions were run."""
-    with open(path) as f:
-        data = json.load(f)
-    runs = {}
-    for b in data["benchmarks"]:
-        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
-            continue
-        name = b.get("run_name", b["name"])
-        name = name[3:] if name.startswith("BM_") else name
-        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
-        runs.setdefault(name, []).append(b["cpu_time"] * scale)
-    return {k: statistics.median(v) for k, v in runs.items()}
+    """{case: seconds} from bench_loss_other's JSON, through bench/compare.py's reader (medians of repetitions)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import compare
+
+    return {case: entry["time_ns"] * 1e-9 for case, entry in compare.load(path, "cpu_time")[0].items()}
 
 
 def main():
@@ -118,7 +112,7 @@ def main():
     kexue = read_kexue(args.kexue_json) if args.kexue_json else {}
     print(f"{'case':34} {'torch (us)':>11} {'kexue (us)':>11} {'torch/kexue':>12}")
     for name, t in torch_times.items():
-        k = kexue.get(name)
+        k = kexue.get(name.split("/")[0])
         ratio = f"{t / k:12.2f}" if k else f"{'-':>12}"
         print(f"{name:34} {t * 1e6:11.1f} {k * 1e6 if k else float('nan'):11.1f} {ratio}")
 
