@@ -101,20 +101,26 @@ class adam : public basic_optimizer<T> {
     const T l2 = decoupled_ ? T(0) : static_cast<T>(wd);
     const T shrink = static_cast<T>(1 - lr * wd);
     T* theta = p.data();
-    const T* grad = g.data();
+    T* grad = g.data();
     T* m = this->buffer(s, 0, p).data();
     T* v = this->buffer(s, 1, p).data();
     T* vmax = options_.amsgrad() ? this->buffer(s, 2, p).data() : nullptr;
-    const index_t n = p.numel();
-    for (index_t i = 0; i < n; ++i) {
-      if (decoupled_ && wd != 0) theta[i] *= shrink;
-      const T gi = l2 != 0 ? grad[i] + l2 * theta[i] : grad[i];
-      m[i] = b1 * m[i] + one_b1 * gi;
-      v[i] = b2 * v[i] + one_b2 * gi * gi;
-      T second = v[i];
-      if (vmax != nullptr) second = vmax[i] = std::max(vmax[i], v[i]);
-      theta[i] -= step_size * (m[i] / (std::sqrt(second) / bc2_sqrt + eps));
-    }
+    using map = detail::chunk_map<T>;
+    detail::for_each_chunk(p.numel(), [&](index_t at, index_t len) {
+      map th(theta + at, len), gr(grad + at, len), mc(m + at, len), vc(v + at, len);
+      if (decoupled_ && wd != 0) th *= shrink;
+      detail::chunk_array<T> gi = gr;
+      if (l2 != 0) gi += l2 * th;
+      mc = b1 * mc + one_b1 * gi;
+      vc = b2 * vc + one_b2 * gi.square();
+      if (vmax != nullptr) {
+        map vm(vmax + at, len);
+        vm = vm.max(vc);
+        th -= step_size * (mc / (vm.sqrt() / bc2_sqrt + eps));
+      } else {
+        th -= step_size * (mc / (vc.sqrt() / bc2_sqrt + eps));
+      }
+    });
   }
 
   adam_options options_;

@@ -14,6 +14,8 @@
 #include <utility>        // std::move
 #include <vector>
 
+#include <Eigen/Core>
+
 #include <kexue/autograd/grad_mode.hpp>
 #include <kexue/core/creation.hpp>
 #include <kexue/core/error.hpp>
@@ -151,6 +153,22 @@ std::vector<bool> parameter_mask(const std::string& op, const std::vector<tensor
   std::vector<bool> mask(params.size(), false);
   for (const auto& t : chosen) mask[parameter_index(op, params, t)] = true;
   return mask;
+}
+
+/// Element-wise optimizer updates run over chunks of this many elements: each chunk's several passes
+/// (moments, then parameters) stay in L1 while Eigen vectorizes every pass.
+constexpr index_t update_chunk = 1024;
+/// A vectorizable view of `n` elements at `p` (Eigen array map).
+template <class T>
+using chunk_map = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+/// A chunk-sized temporary on the stack.
+template <class T>
+using chunk_array = Eigen::Array<T, Eigen::Dynamic, 1, 0, update_chunk, 1>;
+
+/// Calls f(offset, length) over [0, n) in chunks of update_chunk.
+template <class F>
+void for_each_chunk(index_t n, F&& f) {
+  for (index_t at = 0; at < n; at += update_chunk) f(at, std::min(update_chunk, n - at));
 }
 
 /// Copies of tensors (undefined ones stay undefined).

@@ -81,28 +81,32 @@ class rmsprop : public basic_optimizer<T> {
     const T alpha = static_cast<T>(options_.alpha()), one_alpha = static_cast<T>(1 - options_.alpha());
     const T eps = static_cast<T>(options_.eps()), mu = static_cast<T>(options_.momentum());
     T* theta = p.data();
-    const T* grad = g.data();
+    T* grad = g.data();
     T* sq = this->buffer(s, 0, p).data();
     T* avg = options_.centered() ? this->buffer(s, 1, p).data() : nullptr;
     T* buf = mu > 0 ? this->buffer(s, 2, p).data() : nullptr;
-    const index_t n = p.numel();
-    for (index_t i = 0; i < n; ++i) {
-      const T gi = wd != 0 ? grad[i] + wd * theta[i] : grad[i];
-      sq[i] = alpha * sq[i] + one_alpha * gi * gi;
-      T d;
+    using map = detail::chunk_map<T>;
+    detail::for_each_chunk(p.numel(), [&](index_t at, index_t len) {
+      map th(theta + at, len), gr(grad + at, len), sc(sq + at, len);
+      detail::chunk_array<T> gi = gr;
+      if (wd != 0) gi += wd * th;
+      sc = alpha * sc + one_alpha * gi.square();
+      detail::chunk_array<T> d(len);
       if (avg != nullptr) {
-        avg[i] = alpha * avg[i] + one_alpha * gi;
-        d = std::sqrt(sq[i] - avg[i] * avg[i]) + eps;
+        map ac(avg + at, len);
+        ac = alpha * ac + one_alpha * gi;
+        d = (sc - ac.square()).sqrt() + eps;
       } else {
-        d = std::sqrt(sq[i]) + eps;
+        d = sc.sqrt() + eps;
       }
       if (buf != nullptr) {
-        buf[i] = mu * buf[i] + gi / d;
-        theta[i] -= lr * buf[i];
+        map bc(buf + at, len);
+        bc = mu * bc + gi / d;
+        th -= lr * bc;
       } else {
-        theta[i] -= lr * (gi / d);
+        th -= lr * (gi / d);
       }
-    }
+    });
   }
 
  private:

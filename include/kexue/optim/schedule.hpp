@@ -3,10 +3,11 @@
 // reduce on plateau.
 #pragma once
 
-#include <cmath>    // std::cos, std::pow, std::floor
-#include <limits>   // infinity for the plateau's best value
-#include <string>   // names
-#include <utility>  // std::move
+#include <algorithm>  // std::max
+#include <cmath>      // std::cos, std::pow
+#include <limits>     // infinity for the plateau's best value
+#include <string>     // names
+#include <utility>    // std::move
 #include <vector>
 
 #include <kexue/optim/optimizer.hpp>
@@ -18,7 +19,8 @@ namespace kexue::optim {
 /// groups are the innermost optimizer's), where base_g is the group's lr when the schedule is created and t
 /// counts calls to step() (epochs or updates, as the caller decides; call it after optimizer.step(), as in
 /// PyTorch; `if (opt.step()) schedule.step();` counts real updates under gradient accumulation). The
-/// constructor already sets f(0). The schedule keeps a reference: the optimizer must outlive it.
+/// constructor already sets f(0). The schedule keeps a reference: build it on the finished (outermost)
+/// optimizer, which must outlive it and not be moved.
 ///
 /// State (`save_state()`): `steps` (int64 scalar) and `base_lr` (float64 [G]).
 template <class T>
