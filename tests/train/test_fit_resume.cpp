@@ -133,7 +133,7 @@ TEST_SUITE("train.fit") {
     const std::string full_ckpt = temp_path("mid_full.ckpt"), crash_ckpt = temp_path("mid_crash.ckpt");
     auto loader = shuffled_loader();  // 4 batches per epoch
     auto make_step = [](tiny_model& m) {
-      return [&m, inner = m.step()](std::tuple<tensor<float>, tensor<float>>& batch, train::step_context& ctx) mutable {
+      return [inner = m.step()](std::tuple<tensor<float>, tensor<float>>& batch, train::step_context& ctx) mutable {
         train::step_output<float> out(inner(batch, ctx));
         out.values.set("half_loss", 0.5 * static_cast<double>(out.loss.item()));
         return out;

@@ -20,7 +20,6 @@
 #include <kexue/core/random.hpp>
 #include <kexue/core/state_dict.hpp>
 #include <kexue/core/tensor.hpp>
-#include <kexue/nn/module.hpp>
 #include <kexue/optim/optimizer.hpp>
 #include <kexue/train/callbacks.hpp>
 #include <kexue/train/checkpoint.hpp>
@@ -138,11 +137,12 @@ struct fit_options {
     resume_ = v;
     return *this;
   }
-  /// The model whose weights callbacks save and restore and checkpoints store. Without it the optimizer's
-  /// parameters stand in for the model (entries params.0, params.1, ...).
-  template <class T>
-  fit_options& model(nn::module<T>& m) {
-    nn::module<T>* p = &m;
+  /// The model whose weights callbacks save and restore and checkpoints store: an nn::module (or any type
+  /// with `state_dict()` and `load_state_dict(const state_dict&)`), held by reference. Without it the
+  /// optimizer's parameters stand in for the model (entries params.0, params.1, ...).
+  template <class Model>
+  fit_options& model(Model& m) {
+    Model* p = &m;
     model_state_ = [p] { return p->state_dict(); };
     load_model_ = [p](const kexue::state_dict& s) { p->load_state_dict(s); };
     return *this;
