@@ -64,6 +64,18 @@ struct conv1d_options {
   padding_mode padding_ = padding_mode::valid;
 };
 
+namespace detail {
+/// Registers `weight` (shape w) and, when `with_bias`, `bias [bias_size]` on m, both drawn from
+/// U(−1/√fan_in, 1/√fan_in): PyTorch's kaiming_uniform(a = √5) for the weight and its bias rule.
+template <class T>
+void conv_register_parameters(module<T>& m, const shape& w, index_t fan_in, index_t bias_size, bool with_bias,
+                              generator& gen, tensor<T>& weight, tensor<T>& bias) {
+  const T bound = static_cast<T>(1.0 / std::sqrt(static_cast<double>(fan_in)));
+  weight = m.register_parameter("weight", rand<T>(w, gen, -bound, bound));
+  bias = with_bias ? m.register_parameter("bias", rand<T>({bias_size}, gen, -bound, bound)) : tensor<T>();
+}
+}  // namespace detail
+
 /// The name of a padding mode ("valid", "same", "causal").
 inline const char* to_string(padding_mode m) {
   return m == padding_mode::same ? "same" : m == padding_mode::causal ? "causal" : "valid";
@@ -97,11 +109,9 @@ class conv1d : public cloneable<conv1d<T>, T> {
 
   void reset(generator& gen) override {
     const auto& o = options_;
-    const index_t fan_in = o.in_channels() / o.groups() * o.kernel_size();
-    const T bound = static_cast<T>(1.0 / std::sqrt(static_cast<double>(fan_in)));
-    weight = this->register_parameter(
-        "weight", rand<T>({o.out_channels(), o.in_channels() / o.groups(), o.kernel_size()}, gen, -bound, bound));
-    bias = o.bias() ? this->register_parameter("bias", rand<T>({o.out_channels()}, gen, -bound, bound)) : tensor<T>();
+    detail::conv_register_parameters(*this, {o.out_channels(), o.in_channels() / o.groups(), o.kernel_size()},
+                                     o.in_channels() / o.groups() * o.kernel_size(), o.out_channels(), o.bias(), gen,
+                                     weight, bias);
   }
 
   /// x [B, in, L] → [B, out, L_out].
@@ -263,12 +273,10 @@ class conv2d : public cloneable<conv2d<T>, T> {
 
   void reset(generator& gen) override {
     const auto& o = options_;
-    const index_t fan_in = o.in_channels() / o.groups() * o.kernel_size().h * o.kernel_size().w;
-    const T bound = static_cast<T>(1.0 / std::sqrt(static_cast<double>(fan_in)));
-    weight = this->register_parameter(
-        "weight", rand<T>({o.out_channels(), o.in_channels() / o.groups(), o.kernel_size().h, o.kernel_size().w}, gen,
-                          -bound, bound));
-    bias = o.bias() ? this->register_parameter("bias", rand<T>({o.out_channels()}, gen, -bound, bound)) : tensor<T>();
+    const conv_size2d k = o.kernel_size();
+    detail::conv_register_parameters(*this, {o.out_channels(), o.in_channels() / o.groups(), k.h, k.w},
+                                     o.in_channels() / o.groups() * k.h * k.w, o.out_channels(), o.bias(), gen, weight,
+                                     bias);
   }
 
   /// x [B, in, H, W] → [B, out, H_out, W_out].
@@ -358,12 +366,10 @@ class conv_transpose2d : public cloneable<conv_transpose2d<T>, T> {
 
   void reset(generator& gen) override {
     const auto& o = options_;
-    const index_t fan_in = o.out_channels() / o.groups() * o.kernel_size().h * o.kernel_size().w;
-    const T bound = static_cast<T>(1.0 / std::sqrt(static_cast<double>(fan_in)));
-    weight = this->register_parameter(
-        "weight", rand<T>({o.in_channels(), o.out_channels() / o.groups(), o.kernel_size().h, o.kernel_size().w}, gen,
-                          -bound, bound));
-    bias = o.bias() ? this->register_parameter("bias", rand<T>({o.out_channels()}, gen, -bound, bound)) : tensor<T>();
+    const conv_size2d k = o.kernel_size();
+    detail::conv_register_parameters(*this, {o.in_channels(), o.out_channels() / o.groups(), k.h, k.w},
+                                     o.out_channels() / o.groups() * k.h * k.w, o.out_channels(), o.bias(), gen, weight,
+                                     bias);
   }
 
   /// x [B, in, H, W] → [B, out, H_out, W_out].
