@@ -205,4 +205,40 @@ TEST_SUITE("train.fit") {
                          "validation failed", std::runtime_error);
     CHECK_FALSE(swapped);
   }
+
+  TEST_CASE("terminate_on_nan ends training after the NaN batch instead of throwing") {
+    auto loader = regression_loader();
+    linear_model m;
+    optim::sgd<double> opt({m.w, m.b}, optim::sgd_options().lr(0.1));
+    auto inner = m.step();
+    auto step = [&](std::tuple<tensor<double>, tensor<double>>& batch, train::step_context& ctx) {
+      auto loss = inner(batch);
+      return ctx.global_step == 4 ? loss * std::numeric_limits<double>::quiet_NaN() : loss;
+    };
+    auto nan_stop = std::make_shared<train::terminate_on_nan>();
+    auto hist = train::fit(step, opt, loader,
+                           train::fit_options().epochs(5).verbose(0).check_finite(false).callbacks({nan_stop}));
+    CHECK(nan_stop->nan_step() == 4);
+    CHECK(hist.epochs() == std::vector<index_t>{0, 1});  // epoch 1 ends early and is the last
+  }
+
+  TEST_CASE("a loss coefficient held by the step can be changed from a callback (A07)") {
+    auto loader = regression_loader();
+    linear_model m;
+    optim::sgd<double> opt({m.w, m.b}, optim::sgd_options().lr(0.0));  // lr 0: the data term stays fixed
+    double coefficient = 0.1;
+    std::vector<double> seen;
+    auto step = [&](std::tuple<tensor<double>, tensor<double>>&) {
+      seen.push_back(coefficient);
+      return kexue::sum(m.w) * 0.0 + coefficient;
+    };
+    auto switcher = std::make_shared<train::lambda_callback>();
+    switcher->epoch_begin([&](train::training_state& s, train::logs&) {
+      if (s.epoch >= 1) coefficient = 0.01;  // A07 sets e = 0.01 after epoch 100; here after epoch 0
+    });
+    auto hist = train::fit(step, opt, loader, train::fit_options().epochs(2).verbose(0).callbacks({switcher}));
+    CHECK(seen == std::vector<double>{0.1, 0.1, 0.1, 0.01, 0.01, 0.01});
+    CHECK(hist.values("loss")[0] == doctest::Approx(0.1));  // weighted batch mean: rounding, not exact
+    CHECK(hist.values("loss")[1] == doctest::Approx(0.01));
+  }
 }

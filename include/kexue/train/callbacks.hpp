@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Training callbacks (A07): logs, the training state callbacks see, the callback base, and the built-ins
-// history, early_stopping, lr_scheduler, model_checkpoint, ema_evaluation, lambda_callback.
+// history, early_stopping, lr_scheduler, model_checkpoint, ema_evaluation, terminate_on_nan, lambda_callback.
 #pragma once
 
 #include <cmath>       // std::isnan
@@ -210,6 +210,24 @@ class history : public callback {
   }
   std::vector<index_t> epochs_;
   std::vector<std::pair<std::string, std::vector<double>>> columns_;
+};
+
+/// @brief Keras' TerminateOnNaN: ends training after the batch whose running "loss" is NaN or infinite,
+/// instead of fit's default error (use with fit_options().check_finite(false); that batch's update has been
+/// applied, as in Keras). nan_step() is the global step of that batch (-1 if none).
+class terminate_on_nan : public callback {
+ public:
+  void on_batch_end(training_state& s, logs& l) override {
+    const double* loss = l.find("loss");
+    if (loss != nullptr && !std::isfinite(*loss)) {
+      s.stop_training = true;
+      nan_step_ = s.global_step - 1;
+    }
+  }
+  index_t nan_step() const { return nan_step_; }
+
+ private:
+  index_t nan_step_ = -1;
 };
 
 /// Whether a monitored value improves by decreasing or increasing. `automatic` picks max for names
