@@ -46,6 +46,13 @@ struct linear_model {
       return kexue::mean(kexue::square(kexue::matmul(x, w) + b - y));
     };
   }
+  /// The same step, with a NaN loss at global step `bad`.
+  auto step_with_nan_at(index_t bad) {
+    return [inner = step(), bad](std::tuple<tensor<double>, tensor<double>>& batch, train::step_context& ctx) {
+      auto loss = inner(batch);
+      return ctx.global_step == bad ? loss * std::numeric_limits<double>::quiet_NaN() : loss;
+    };
+  }
 };
 
 /// Records every hook as a short word.
@@ -117,11 +124,7 @@ TEST_SUITE("train.fit") {
     auto loader = regression_loader();
     linear_model m;
     optim::sgd<double> opt({m.w, m.b}, optim::sgd_options().lr(0.1));
-    auto inner = m.step();
-    auto step = [&](std::tuple<tensor<double>, tensor<double>>& batch, train::step_context& ctx) {
-      auto loss = inner(batch);
-      return ctx.global_step == 4 ? loss * std::numeric_limits<double>::quiet_NaN() : loss;
-    };
+    auto step = m.step_with_nan_at(4);
     CHECK_THROWS_WITH_AS(train::fit(step, opt, loader, train::fit_options().epochs(3).verbose(0)),
                          "fit: loss is nan at epoch 1, batch 1 (global step 4)", kexue::value_error);
     auto not_scalar = [&](std::tuple<tensor<double>, tensor<double>>& batch) { return std::get<1>(batch); };
@@ -210,11 +213,7 @@ TEST_SUITE("train.fit") {
     auto loader = regression_loader();
     linear_model m;
     optim::sgd<double> opt({m.w, m.b}, optim::sgd_options().lr(0.1));
-    auto inner = m.step();
-    auto step = [&](std::tuple<tensor<double>, tensor<double>>& batch, train::step_context& ctx) {
-      auto loss = inner(batch);
-      return ctx.global_step == 4 ? loss * std::numeric_limits<double>::quiet_NaN() : loss;
-    };
+    auto step = m.step_with_nan_at(4);
     auto nan_stop = std::make_shared<train::terminate_on_nan>();
     auto hist = train::fit(step, opt, loader,
                            train::fit_options().epochs(5).verbose(0).check_finite(false).callbacks({nan_stop}));
