@@ -13,6 +13,7 @@
 #include <kexue/loss/reduction.hpp>
 #include <kexue/ops/activation.hpp>
 #include <kexue/ops/arithmetic.hpp>
+#include <kexue/ops/cross_entropy.hpp>
 #include <kexue/ops/index.hpp>
 #include <kexue/ops/reduce.hpp>
 #include <kexue/ops/reshape.hpp>
@@ -75,9 +76,10 @@ tensor<T> nll_loss(const tensor<T>& log_probs, const tensor<index_t>& target, co
 ///   l_i = (1−ε) · w_{t_i} · (−logp[i, t_i]) + (ε/C) · Σ_c w_c · (−logp[i, c])
 /// mean = Σ sw_i l_i / Σ sw_i w_{t_i} over kept samples (exactly PyTorch's normalisation, smoothing term
 /// included); sum and none as nll_loss. Samples with t_i == ignore_index contribute nothing.
-/// Stable for any logits (log_softmax subtracts the row max); a NaN logit gives a NaN loss for its sample.
-/// Gradient: (softmax − smoothed target) scaled by the weights, composed of differentiable ops (second order
-/// works). Errors: as nll_loss naming "cross_entropy", plus value_error "cross_entropy: label_smoothing must be
+/// Computed by the fused row kernel of kexue::softmax_cross_entropy (ops/cross_entropy.hpp) on the [N, C] rows;
+/// stable for any logits (logsumexp − x_t); a NaN logit gives a NaN loss for its sample.
+/// Gradient: (softmax − smoothed target) scaled by the weights, fused; second order through that op's composed
+/// backward. Errors: as nll_loss naming "cross_entropy", plus value_error "cross_entropy: label_smoothing must be
 /// in [0, 1] (got 1.5)".
 template <class T>
 tensor<T> cross_entropy(const tensor<T>& logits, const tensor<index_t>& target,
@@ -87,8 +89,9 @@ tensor<T> cross_entropy(const tensor<T>& logits, const tensor<index_t>& target,
 /// logits and target [..., C]; target rows are used as given (not checked to sum to 1). With smoothing,
 /// q = (1−ε)·target + ε/C. Per sample l_i = −Σ_c w_c q_ic logp_ic, shape [...]. mean divides by the number of
 /// kept samples (weighted by sample_weight), NOT by class weights, as PyTorch does for probability targets.
-/// ignore_index is not used. Gradient flows to logits and target. Errors: shape_error "cross_entropy: target
-/// shape [2, 3] differs from logits shape [2, 4]", the weight-count error and the label_smoothing error.
+/// ignore_index is not used. Fused (kexue::softmax_cross_entropy). Gradient flows to logits and target. Errors:
+/// shape_error "cross_entropy: target shape [2, 3] differs from logits shape [2, 4]", the weight-count error and the
+/// label_smoothing error.
 template <class T>
 tensor<T> cross_entropy(const tensor<T>& logits, const tensor<T>& target, const cross_entropy_options& options = {},
                         const weighting_arg<T>& weights = {});
@@ -195,6 +198,22 @@ tensor<T> reduce_index_loss(tensor<T> terms, const index_target<T>& it, reductio
   return reduce_terms(terms, r, den, it.keep);
 }
 
+/// The options of kexue::softmax_cross_entropy (ops/cross_entropy.hpp) for a cross_entropy call.
+template <class T>
+softmax_cross_entropy_options<T> fused_options(const cross_entropy_options& o) {
+  softmax_cross_entropy_options<T> f;
+  f.ignore_index(o.ignore_index()).label_smoothing(static_cast<T>(o.label_smoothing()));
+  if (!o.weight().empty()) f.weight(from_doubles<T>(o.weight()));
+  return f;
+}
+
+/// A shape without its last axis.
+inline shape batch_shape(const shape& s) {
+  shape out;
+  for (int i = 0; i + 1 < s.rank(); ++i) out.push_back(s[i]);
+  return out;
+}
+
 inline void check_label_smoothing(double eps, const char* op) {
   KEXUE_CHECK(eps >= 0.0 && eps <= 1.0, value_error, op, "label_smoothing must be in [0, 1] (got ", eps, ")");
 }
@@ -227,17 +246,12 @@ tensor<T> cross_entropy(const tensor<T>& logits, const tensor<index_t>& target, 
   detail::check_mask_shape(weights.mask, target.shape(), op);
   const auto it =
       detail::prepare_index_target<T>(target, classes, options.ignore_index(), options.weight(), weights.mask, op);
-  const int last = logits.rank() - 1;
-  const tensor<T> logp = log_softmax(logits, last);
-  tensor<T> terms = detail::picked_nll(logp, it.safe);
-  if (it.weight.defined()) terms = mul(terms, it.weight);
-  const T eps = static_cast<T>(options.label_smoothing());
-  if (eps > T(0)) {
-    // smooth_i = Σ_c w_c · (−logp[i, c])  [...]
-    const tensor<T> weighted = options.weight().empty() ? logp : mul(logp, detail::from_doubles<T>(options.weight()));
-    const tensor<T> smooth = neg(sum(weighted, {last}));
-    terms = add(mul_scalar(terms, T(1) - eps), mul_scalar(smooth, eps / static_cast<T>(classes)));
-  }
+  // the fused per-row kernel of ops/cross_entropy.hpp on [N, C] rows (labels already checked above)
+  const index_t rows = target.numel();
+  const tensor<T> terms =
+      reshape(softmax_cross_entropy(reshape(logits, shape{rows, classes}), reshape(target, shape{rows}),
+                                    detail::fused_options<T>(options)),
+              target.shape());
   return detail::reduce_index_loss(terms, it, options.reduction(), weights, op);
 }
 
@@ -253,11 +267,11 @@ tensor<T> cross_entropy(const tensor<T>& logits, const tensor<T>& target, const 
   const int last = logits.rank() - 1;
   const index_t classes = logits.shape()[last];
   detail::check_class_weight(options.weight(), classes, op);
-  tensor<T> q = target;
-  const T eps = static_cast<T>(options.label_smoothing());
-  if (eps > T(0)) q = add_scalar(mul_scalar(target, T(1) - eps), eps / static_cast<T>(classes));
-  if (!options.weight().empty()) q = mul(q, detail::from_doubles<T>(options.weight()));
-  const tensor<T> per_sample = neg(sum(mul(q, log_softmax(logits, last)), {last}));
+  const index_t rows = classes == 0 ? 0 : logits.numel() / classes;
+  const tensor<T> per_sample =
+      reshape(softmax_cross_entropy(reshape(logits, shape{rows, classes}), reshape(target, shape{rows, classes}),
+                                    detail::fused_options<T>(options)),
+              detail::batch_shape(logits.shape()));
   return reduce(per_sample, options.reduction(), weights, op);
 }
 
