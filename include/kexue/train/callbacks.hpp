@@ -196,8 +196,8 @@ class history : public callback {
     columns_.clear();
     if (!s.contains("epochs")) return;
     epochs_ = s.get<index_t>("epochs").to_vector();
-    for (const auto& [name, value] : s.sub("values"))
-      columns_.emplace_back(name, std::get<tensor<double>>(value).to_vector());
+    const auto values = s.sub("values");
+    for (const auto& name : values.keys()) columns_.emplace_back(name, values.get<double>(name).to_vector());
   }
 
  private:

@@ -307,9 +307,9 @@ class epoch_meter {
       const std::string key = "metrics." + std::to_string(i);
       if (s.contains(key)) metrics_[i]->set_accumulators(s.get<double>(key).to_vector());
     }
-    for (const auto& [name, value] : s.sub("extras")) {
-      extras_.emplace_back(name).set_accumulators(std::get<tensor<double>>(value).to_vector());
-    }
+    const auto extras = s.sub("extras");
+    for (const auto& name : extras.keys())
+      extras_.emplace_back(name).set_accumulators(extras.get<double>(name).to_vector());
   }
   void write(logs& l, const std::string& prefix, bool with_metrics) const {
     l.set(prefix + "loss", loss_.result());
