@@ -118,6 +118,45 @@ TEST_SUITE("loss.gan") {
     CHECK(codes.version() == version + 1);
   }
 
+  // (single_loss_gan is not here: by design its gradient is not the derivative of its value.)
+  TEST_CASE("wgan, finite-difference penalty and glo pass the gradient checks") {
+    kexue::generator gen(kexue_test_seed());
+    const auto leaf = [&](kexue::shape s) { return kexue::randn<double>(s, gen).requires_grad(true); };
+    // v: real [3, 2], z [3, 2], critic weights w1 [2, 4], w2 [4, 1], generator weights wg [2, 2].
+    const tensors inputs = {leaf({3, 2}), leaf({3, 2}), leaf({2, 4}), leaf({4, 1}), leaf({2, 2})};
+    const auto critic_of = [](const tensors& v) {
+      return kl::critic_fn<double>([w1 = v[2], w2 = v[3]](const tensor<double>& x) {
+        return kexue::add_scalar(kexue::matmul(kexue::softplus(kexue::matmul(x, w1)), w2), -1.0);
+      });
+    };
+    const auto fake_of = [](const tensors& v) { return kexue::tanh(kexue::matmul(v[1], v[4])); };
+    const kexue::testing::double_fn fns[] = {
+        [&](const tensors& v) {
+          const auto d = critic_of(v);
+          return kexue::add(kl::wgan_critic(d(v[0]), d(fake_of(v))), kl::wgan_generator(d(fake_of(v))));
+        },
+        [&](const tensors& v) {
+          const kl::feature_fn<double> features = [w1 = v[2]](const tensor<double>& x) {
+            return std::vector<tensor<double>>{kexue::tanh(kexue::matmul(x, w1))};
+          };
+          return kl::glo(v[0], fake_of(v), {}, {}, features);
+        },
+    };
+    for (const auto& fn : fns) {
+      kexue::testing::check_gradients(fn, inputs);
+      kexue::testing::check_second_order(fn, inputs);
+    }
+    // The finite-difference penalty trains the critic only (its interpolates are constants): the critic's weights.
+    const tensor<double> real = inputs[0].detach(), fake = inputs[1].detach();
+    const kexue::testing::double_fn penalty = [&](const tensors& v) {
+      kexue::generator g(11);  // the same interpolates at every evaluation
+      return kl::finite_difference_penalty(critic_of({real, fake, v[0], v[1]}), real, fake, g,
+                                           kl::gradient_penalty_options().kind(kl::penalty_kind::two_sided));
+    };
+    kexue::testing::check_gradients(penalty, {inputs[2], inputs[3]});
+    kexue::testing::check_second_order(penalty, {inputs[2], inputs[3]});
+  }
+
   TEST_CASE("imle and glo errors name the shapes") {
     const auto z = [](kexue::shape s) { return kexue::zeros<double>(s); };
     CHECK_THROWS_WITH_AS(kl::imle(z({4, 3}), z({5, 2})),

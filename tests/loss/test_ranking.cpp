@@ -123,6 +123,18 @@ TEST_SUITE("loss.ranking") {
       kexue::testing::check_gradients(fn, {leaf({3, 4})});
       kexue::testing::check_second_order(fn, {leaf({3, 4})});
     }
+    // hinge_embedding and margin_ranking (labels constant, values away from the kinks).
+    const tensor<double> labels = {{1, -1, -1}, {-1, 1, -1}};
+    const kexue::testing::double_fn embedding = [&labels](const tensors& v) {
+      return kl::hinge_embedding(v[0], labels, kl::hinge_embedding_options().margin(5));
+    };
+    kexue::testing::check_gradients(embedding, {leaf({2, 3})});
+    kexue::testing::check_second_order(embedding, {leaf({2, 3})});
+    const kexue::testing::double_fn ranking = [&labels](const tensors& v) {
+      return kl::margin_ranking(v[0], v[1], labels, kl::margin_ranking_options().margin(6));
+    };
+    kexue::testing::check_gradients(ranking, {leaf({2, 3}), leaf({2, 3})});
+    kexue::testing::check_second_order(ranking, {leaf({2, 3}), leaf({2, 3})});
     const kexue::testing::double_fn jose = [](const tensors& v) {
       return kl::spherical_hinge(v[0], v[1], v[2], v[3], kl::spherical_hinge_options().margin(3).normalize(true));
     };
