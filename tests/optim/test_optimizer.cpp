@@ -202,6 +202,11 @@ TEST_SUITE("optim.optimizer") {
     CHECK_THROWS_WITH_AS(opt.load_state(s),
                          "sgd::load_state: unexpected entry 'param.0.exp_avg' (state saved by another optimizer?)",
                          value_error);
+    auto extra_group = opt.save_state();
+    extra_group.insert("group.1.lr", scalar<double>(0.1));
+    CHECK_THROWS_WITH_AS(opt.load_state(extra_group),
+                         "sgd::load_state: unexpected entry 'group.1.lr' (state saved by another optimizer?)",
+                         value_error);
     auto w32 = from_vector<float>({1, 2}).requires_grad(true);
     auto w64 = leaf({1, 2});
     optim::sgd<double> f64({w64}, optim::sgd_options().momentum(0.5));

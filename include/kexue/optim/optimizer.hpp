@@ -11,7 +11,7 @@
 #include <string>         // names in messages and state keys
 #include <type_traits>    // wrapper constructor constraints
 #include <unordered_set>  // deduplication of shared parameters
-#include <utility>        // std::move
+#include <utility>        // std::move, std::pair
 #include <vector>
 
 #include <Eigen/Core>
@@ -397,13 +397,16 @@ class basic_optimizer : public optimizer<T> {
   std::string name_;
 
  private:
-  static bool is_known_key(const std::string& n, const std::vector<std::string>& names) {
+  /// Whether `n` names an entry of this optimizer's state ("group.<g>.lr", "param.<i>.exp_avg", ...).
+  bool is_known_key(const std::string& n, const std::vector<std::string>& names) const {
     if (n == "groups") return true;
-    if (n.rfind("group.", 0) == 0) return true;  // checked by index above
-    if (n.rfind("param.", 0) != 0) return false;
-    const auto dot = n.find('.', 6);
-    if (dot == std::string::npos) return false;
+    const bool group = n.rfind("group.", 0) == 0, param = n.rfind("param.", 0) == 0;
+    const auto dot = n.find('.', 6);  // after "group." or "param.": the index ends here
+    if (!(group || param) || dot == std::string::npos) return false;
+    const std::size_t count = group ? groups_.size() : states_.size();
+    if (!detail::is_indexed_key(n.substr(0, dot), group ? "group." : "param.", count)) return false;
     const std::string field = n.substr(dot + 1);
+    if (group) return field == "lr" || field == "weight_decay";
     return field == "step" || std::find(names.begin(), names.end(), field) != names.end();
   }
   static std::string describe(const tensor<index_t>& sizes) {
@@ -508,6 +511,27 @@ using optimizer_value_t = typename optimizer_value<std::decay_t<Inner>>::type;
 template <class Inner, class Self>
 using enable_wrap = std::enable_if_t<!std::is_same_v<std::decay_t<Inner>, Self>, int>;
 }  // namespace detail
+
+/// @brief The tensors of `named` (e.g. `module.named_parameters()`) whose name contains any of `substrings`,
+/// for the wrappers' parameter lists, as bert4keras' name filters (`exclude_from_weight_decay=['Norm',
+/// 'bias']`):
+///
+///     optim::weight_decay(optim::adam(model.parameters()), 0.01,
+///                         optim::parameters_matching(model.named_parameters(), {"norm", "bias"}));
+template <class T>
+std::vector<tensor<T>> parameters_matching(const std::vector<std::pair<std::string, tensor<T>>>& named,
+                                           const std::vector<std::string>& substrings) {
+  std::vector<tensor<T>> out;
+  for (const auto& [name, t] : named) {
+    for (const auto& s : substrings) {
+      if (name.find(s) != std::string::npos) {
+        out.push_back(t);
+        break;
+      }
+    }
+  }
+  return out;
+}
 
 // ~~~ Gradient clipping ~~~
 
