@@ -240,4 +240,24 @@ TEST_SUITE("train.fit") {
     CHECK(hist.values("loss")[0] == doctest::Approx(0.1));  // weighted batch mean: rounding, not exact
     CHECK(hist.values("loss")[1] == doctest::Approx(0.01));
   }
+
+  TEST_CASE("evaluate prefixes its logs and predict rejects results that differ beyond the first axis") {
+    auto loader = regression_loader();  // batches of 4, 4, 4
+    linear_model m;
+    auto mse_step = [&](std::tuple<tensor<double>, tensor<double>>& batch) {
+      auto& [x, y] = batch;
+      auto pred = kexue::matmul(x, m.w) + m.b;
+      return train::step_output<double>(kexue::mean(kexue::square(pred - y)), pred, y);
+    };
+    const auto l = train::evaluate(mse_step, loader, train::fit_options(), "test_");
+    CHECK(l.describe() == "entries: test_loss");
+    // With w = 0 and b = 0 the loss is the mean of y²: equal to the full-data mean since batches are equal.
+    const auto& y_all = std::get<1>(loader.dataset().tensors());
+    CHECK(l.get("test_loss") == doctest::Approx(kexue::mean(kexue::square(y_all)).item()));
+    auto ragged = [](std::tuple<tensor<double>, tensor<double>>&, train::step_context& ctx) {
+      return kexue::zeros<double>({2, ctx.step == 2 ? index_t{5} : index_t{4}});
+    };
+    CHECK_THROWS_WITH_AS(train::predict(ragged, loader), "predict: batch 2 gave shape [2, 5], batch 0 gave [2, 4]",
+                         kexue::shape_error);
+  }
 }
