@@ -166,8 +166,10 @@ recurrent_sizes recurrent_check(const char* op, int gates, bool cell, const tens
 //   saved     width (in H) of the per-step values the backward reads, stored at ws[b, t]
 //   split_dgh whether dL/d(W_hh h) differs from dL/d(W_ih x) (GRU: the n gate is scaled by r)
 //   forward(gi, gh, prev, next, saved, H):  prev/next: the S states (rows of H) before/after the step
-//   backward(saved, prev, dnext, dprev, dgi, dgh, H):  dnext holds dL/d(states after the step); writes the
-//            direct part of dL/d(states before) into dprev (the h part gets W_hh's product added later)
+//   backward(saved, prev, ds, dgi, dgh, H):  ds (S rows of H) holds dL/d(states after the step) and is
+//            overwritten with the direct part of dL/d(states before) (the h part gets W_hh's product later)
+// The element loops take every array as its own __restrict parameter (the arrays never overlap), so the
+// compiler vectorizes them without run-time alias checks (GCC honours restrict on parameters, not locals).
 
 /// GRU: saved = r, z, n, (W_hn h + b_hn).
 template <class T>
@@ -176,47 +178,48 @@ struct gru_kernel {
   static constexpr bool split_dgh = true;
 
   static void forward(const T* gi, const T* gh, const T* const* prev, T* const* next, T* s, index_t H) {
-    T* r = s;
-    T* z = s + H;
-    T* n = s + 2 * H;
-    T* hn = s + 3 * H;
-    for (index_t j = 0; j < 2 * H; ++j) s[j] = gi[j] + gh[j];
-    vsigmoid(s, s, 2 * H);
-    for (index_t j = 0; j < H; ++j) {
-      hn[j] = gh[2 * H + j];
-      n[j] = gi[2 * H + j] + r[j] * hn[j];
+    {
+      T* __restrict rz = s;
+      T* __restrict n = s + 2 * H;
+      T* __restrict hn = s + 3 * H;
+      const T* __restrict a = gi;
+      const T* __restrict b = gh;
+      for (index_t j = 0; j < 2 * H; ++j) rz[j] = a[j] + b[j];
+      vsigmoid(rz, rz, 2 * H);
+      for (index_t j = 0; j < H; ++j) {
+        hn[j] = b[2 * H + j];
+        n[j] = a[2 * H + j] + rz[j] * b[2 * H + j];
+      }
+      vtanh(n, n, H);
     }
-    vtanh(n, n, H);
-    const T* h = prev[0];
-    T* out = next[0];
+    const T* __restrict z = s + H;
+    const T* __restrict n = s + 2 * H;
+    const T* __restrict h = prev[0];
+    T* __restrict out = next[0];
     for (index_t j = 0; j < H; ++j) out[j] = n[j] + z[j] * (h[j] - n[j]);
   }
 
   // h' = n + z (h − n):  dn = dh' (1 − z), dz = dh' (h − n), dh (direct) = dh' z;
   // n = tanh(a_n): da_n = dn (1 − n²); a_n = gi_n + r hn: dgi_n = da_n, dhn = da_n r, dr = da_n hn;
   // r = σ(a_r), z = σ(a_z): da_r = dr r (1 − r), da_z = dz z (1 − z), shared by gi and gh.
-  static void backward(const T* s, const T* const* prev, const T* const* dnext, T* const* dprev, T* dgi, T* dgh,
-                       index_t H) {
-    const T* r = s;
-    const T* z = s + H;
-    const T* n = s + 2 * H;
-    const T* hn = s + 3 * H;
-    const T* h = prev[0];
-    const T* dh = dnext[0];
-    T* dh_prev = dprev[0];
+  static void backward(const T* s, const T* const* prev, T* ds, T* dgi, T* dgh, index_t H) {
+    backward_loop(s, s + H, s + 2 * H, s + 3 * H, prev[0], ds, dgi, dgi + H, dgi + 2 * H, dgh, dgh + H, dgh + 2 * H, H);
+  }
+  static void backward_loop(const T* __restrict r, const T* __restrict z, const T* __restrict n, const T* __restrict hn,
+                            const T* __restrict h, T* __restrict dh, T* __restrict gi_r, T* __restrict gi_z,
+                            T* __restrict gi_n, T* __restrict gh_r, T* __restrict gh_z, T* __restrict gh_n, index_t H) {
     for (index_t j = 0; j < H; ++j) {
-      const T dn = dh[j] * (T(1) - z[j]);
-      const T dz = dh[j] * (h[j] - n[j]);
-      const T dan = dn * (T(1) - n[j] * n[j]);
+      const T d = dh[j];
+      const T dan = d * (T(1) - z[j]) * (T(1) - n[j] * n[j]);
       const T dar = dan * hn[j] * r[j] * (T(1) - r[j]);
-      const T daz = dz * z[j] * (T(1) - z[j]);
-      dgi[j] = dar;
-      dgi[H + j] = daz;
-      dgi[2 * H + j] = dan;
-      dgh[j] = dar;
-      dgh[H + j] = daz;
-      dgh[2 * H + j] = dan * r[j];
-      dh_prev[j] = dh[j] * z[j];
+      const T daz = d * (h[j] - n[j]) * z[j] * (T(1) - z[j]);
+      gi_r[j] = dar;
+      gi_z[j] = daz;
+      gi_n[j] = dan;
+      gh_r[j] = dar;
+      gh_z[j] = daz;
+      gh_n[j] = dan * r[j];
+      dh[j] = d * z[j];
     }
   }
 };
@@ -228,18 +231,23 @@ struct lstm_kernel {
   static constexpr bool split_dgh = false;
 
   static void forward(const T* gi, const T* gh, const T* const* prev, T* const* next, T* s, index_t H) {
-    for (index_t j = 0; j < 4 * H; ++j) s[j] = gi[j] + gh[j];
+    {
+      T* __restrict a = s;
+      const T* __restrict x = gi;
+      const T* __restrict y = gh;
+      for (index_t j = 0; j < 4 * H; ++j) a[j] = x[j] + y[j];
+    }
     vsigmoid(s, s, 2 * H);              // i, f
     vtanh(s + 2 * H, s + 2 * H, H);     // g
     vsigmoid(s + 3 * H, s + 3 * H, H);  // o
-    const T* i = s;
-    const T* f = s + H;
-    const T* g = s + 2 * H;
-    const T* o = s + 3 * H;
-    T* tc = s + 4 * H;
-    const T* c = prev[1];
-    T* h_out = next[0];
-    T* c_out = next[1];
+    const T* __restrict i = s;
+    const T* __restrict f = s + H;
+    const T* __restrict g = s + 2 * H;
+    const T* __restrict o = s + 3 * H;
+    T* __restrict tc = s + 4 * H;
+    const T* __restrict c = prev[1];
+    T* __restrict h_out = next[0];
+    T* __restrict c_out = next[1];
     for (index_t j = 0; j < H; ++j) c_out[j] = f[j] * c[j] + i[j] * g[j];
     vtanh(c_out, tc, H);
     for (index_t j = 0; j < H; ++j) h_out[j] = o[j] * tc[j];
@@ -247,28 +255,22 @@ struct lstm_kernel {
 
   // h' = o tanh(c'): do = dh' tc, dc'_total = dc' + dh' o (1 − tc²);  c' = f c + i g: df = dc'_total c,
   // di = dc'_total g, dg = dc'_total i, dc (direct) = dc'_total f; then through σ and tanh to the
-  // pre-activations, which gi and gh share. The h part of dprev is all W_hh's product: 0 here.
-  static void backward(const T* s, const T* const* prev, const T* const* dnext, T* const* dprev, T* dgi, T*,
-                       index_t H) {
-    const T* i = s;
-    const T* f = s + H;
-    const T* g = s + 2 * H;
-    const T* o = s + 3 * H;
-    const T* tc = s + 4 * H;
-    const T* c = prev[1];
-    const T* dh = dnext[0];
-    const T* dc = dnext[1];
-    T* dh_prev = dprev[0];
-    T* dc_prev = dprev[1];
+  // pre-activations, which gi and gh share. The h part of ds becomes 0 (all of it is W_hh's product).
+  static void backward(const T* s, const T* const* prev, T* ds, T* dgi, T*, index_t H) {
+    backward_loop(s, s + H, s + 2 * H, s + 3 * H, s + 4 * H, prev[1], ds, ds + H, dgi, dgi + H, dgi + 2 * H,
+                  dgi + 3 * H, H);
+  }
+  static void backward_loop(const T* __restrict i, const T* __restrict f, const T* __restrict g, const T* __restrict o,
+                            const T* __restrict tc, const T* __restrict c, T* __restrict dh, T* __restrict dc,
+                            T* __restrict di, T* __restrict df, T* __restrict dg, T* __restrict d_o, index_t H) {
     for (index_t j = 0; j < H; ++j) {
       const T dct = dc[j] + dh[j] * o[j] * (T(1) - tc[j] * tc[j]);
-      const T d_o = dh[j] * tc[j];
-      dgi[j] = dct * g[j] * i[j] * (T(1) - i[j]);
-      dgi[H + j] = dct * c[j] * f[j] * (T(1) - f[j]);
-      dgi[2 * H + j] = dct * i[j] * (T(1) - g[j] * g[j]);
-      dgi[3 * H + j] = d_o * o[j] * (T(1) - o[j]);
-      dc_prev[j] = dct * f[j];
-      dh_prev[j] = T(0);
+      di[j] = dct * g[j] * i[j] * (T(1) - i[j]);
+      df[j] = dct * c[j] * f[j] * (T(1) - f[j]);
+      dg[j] = dct * i[j] * (T(1) - g[j] * g[j]);
+      d_o[j] = dh[j] * tc[j] * o[j] * (T(1) - o[j]);
+      dc[j] = dct * f[j];
+      dh[j] = T(0);
     }
   }
 };
@@ -376,13 +378,7 @@ std::vector<tensor<T>> recurrent_backward(const recurrent_sizes& sz, const tenso
         }
         const T* prev[S];
         recurrent_prev_rows<T, S>(o, sv.initial, b, t, step == 0, reverse, TT, H, prev);
-        const T* dnext[S];
-        T* dprev[S];
-        for (int k = 0; k < S; ++k) {
-          dnext[k] = ds + k * H;
-          dprev[k] = ds + k * H;  // each element is read before it is overwritten
-        }
-        Cell::backward(sv.saved.data() + (b * TT + t) * W * H, prev, dnext, dprev, dgi_row, dgh_row, H);
+        Cell::backward(sv.saved.data() + (b * TT + t) * W * H, prev, ds, dgi_row, dgh_row, H);
       }
     });
     // dL/dh_prev += dgh_t W_hh  ([B, GH] rows at stride T·GH, times [GH, H]).
