@@ -145,6 +145,18 @@ TEST_SUITE("loss.gan") {
                  {}, {10 * (1e-6 - 1) * (1e-6 - 1)});
   }
 
+  TEST_CASE("the gradient penalty works in float") {
+    kexue::generator gen(kexue_test_seed());
+    const auto points = kexue::randn<float>({3, 2}, gen);
+    const tensor<float> w = tensor<float>{{3}, {4}}.requires_grad(true);  // ‖w‖ = 5
+    const kl::critic_fn<float> linear = [&w](const tensor<float>& x) { return kexue::matmul(x, w); };
+    // Two-sided: 10·(5 − 1)² = 160; d/dw = 10·2·4·w/5 = 16·w = [48, 64].
+    const tensor<float> p =
+        kl::gradient_penalty(linear, points, kl::gradient_penalty_options().kind(kl::penalty_kind::two_sided));
+    check_values(p, {}, {160});
+    check_values(kexue::grad({p}, {w})[0], {2, 1}, {48, 64});
+  }
+
   TEST_CASE("the finite-difference penalty of a linear 1-D critic is the penalty of its slope") {
     kexue::generator gen(kexue_test_seed());
     const auto real = kexue::randn<double>({5, 1}, gen);
