@@ -149,6 +149,7 @@ TEST_SUITE("nn.conv") {
       return kx::square(c2.forward(v[0]));
     };
     kx::testing::check_gradients(f2, {x2, c2.weight, c2.bias});
+    kx::testing::check_second_order(f2, {x2, c2.weight, c2.bias});
     nn::conv_transpose2d<double> t2(nn::conv_transpose2d_options(2, 2, 3).stride(2).padding(1).output_padding(1), gen);
     auto x3 = kx::randn<double>({1, 2, 2, 2}, gen).requires_grad(true);
     auto f3 = [&](const tensors& v) {
@@ -157,6 +158,7 @@ TEST_SUITE("nn.conv") {
       return kx::square(t2.forward(v[0]));
     };
     kx::testing::check_gradients(f3, {x3, t2.weight, t2.bias});
+    kx::testing::check_second_order(f3, {x3, t2.weight, t2.bias});
   }
 
   TEST_CASE("conv layers round-trip their state") {

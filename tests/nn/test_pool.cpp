@@ -4,8 +4,10 @@
 
 #include <kexue/core/creation.hpp>
 #include <kexue/nn/pool.hpp>
+#include <kexue/ops/math.hpp>
 #include <kexue/ops/reshape.hpp>
 
+#include "support/seed.hpp"
 #include "support/tensor_checks.hpp"
 
 namespace kx = kexue;
@@ -36,6 +38,28 @@ TEST_SUITE("nn.pool") {
     check_values(gavg(x, mask), {2, 1}, {1.5, 1.5});
     check_values(gavg(x, mask.template to<T>()), {2, 1}, {1.5, 1.5});
     check_values(gmax(x), {2, 1}, {9, 6});
+  }
+
+  TEST_CASE("pool layers pass gradient checks of first and second order") {
+    kx::generator gen(kexue_test_seed());
+    auto x = kx::randn<double>({2, 2, 6}, gen).requires_grad(true);
+    auto mask = kx::tensor<double>{{1, 1, 1, 1, 0, 0}, {1, 0, 1, 1, 1, 1}};
+    nn::max_pool1d<double> maxp(nn::pool1d_options(3).stride(2).padding(1));
+    nn::avg_pool1d<double> avgp(2);
+    nn::global_max_pool1d<double> gmax;
+    nn::global_avg_pool1d<double> gavg;
+    nn::upsample<double> up(3);
+    std::vector<kx::testing::double_fn> fns = {
+        [&](const std::vector<kx::tensor<double>>& v) { return kx::square(maxp(v[0])); },
+        [&](const std::vector<kx::tensor<double>>& v) { return kx::square(avgp(v[0])); },
+        [&](const std::vector<kx::tensor<double>>& v) { return kx::square(gmax(v[0], mask)); },
+        [&](const std::vector<kx::tensor<double>>& v) { return kx::square(gavg(v[0], mask)); },
+        [&](const std::vector<kx::tensor<double>>& v) { return kx::square(up(v[0])); },
+    };
+    for (const auto& fn : fns) {
+      kx::testing::check_gradients(fn, {x});
+      kx::testing::check_second_order(fn, {x});
+    }
   }
 
   TEST_CASE("pool layers print their options and reject bad inputs") {
