@@ -9,6 +9,8 @@
 
 #include <kexue/core/creation.hpp>
 #include <kexue/optim/adam.hpp>
+#include <kexue/optim/gradient_accumulation.hpp>
+#include <kexue/optim/gradient_clipping.hpp>
 #include <kexue/optim/layer_adaptation.hpp>
 #include <kexue/optim/lazy.hpp>
 #include <kexue/optim/piecewise_linear_lr.hpp>
@@ -176,10 +178,48 @@ TEST_SUITE("optim.wrappers") {
     check_values(dense, {2}, {-0.5, 0.5});
   }
 
+  TEST_CASE("gradient clipping clips what the wrapped optimizer sees and gives the gradients back") {
+    auto w = leaf({3, 0}), b = leaf({4});
+    auto opt = optim::gradient_clipping(optim::sgd<double>({w, b}, optim::sgd_options().lr(1)),
+                                        optim::gradient_clipping_options().max_norm(1.0));
+    w.set_grad(from_vector<double>({3, 0}));
+    b.set_grad(from_vector<double>({4}));
+    opt.step();
+    // ‖(3, 0, 4)‖ = 5: steps g/(5 + 1e-6)
+    check_values(w, {2}, {3 - 3 / (5 + 1e-6), 0});
+    check_values(b, {1}, {4 - 4 / (5 + 1e-6)});
+    CHECK(opt.last_norm() == doctest::Approx(5));
+    check_values(w.grad(), {2}, {3, 0});
+
+    auto v = leaf({0, 0});
+    auto by_value = optim::gradient_clipping(optim::sgd<double>({v}, optim::sgd_options().lr(1)),
+                                             optim::gradient_clipping_options().max_value(1));
+    v.set_grad(from_vector<double>({3, -0.5}));
+    by_value.step();
+    check_values(v, {2}, {-1, 0.5});
+
+    // Inside accumulation it clips the mean: micro-gradients 4 and 2, mean 3, clipped to 3/(3 + 1e-6).
+    auto u = leaf({0});
+    auto acc =
+        optim::gradient_accumulation(optim::gradient_clipping(optim::sgd<double>({u}, optim::sgd_options().lr(1)),
+                                                              optim::gradient_clipping_options().max_norm(1)),
+                                     2);
+    u.set_grad(from_vector<double>({4}));
+    acc.step();
+    u.set_grad(from_vector<double>({2}));
+    acc.step();
+    check_values(u, {1}, {-3 / (3 + 1e-6)});
+    CHECK_THROWS_WITH_AS(
+        optim::gradient_clipping(optim::sgd<double>({u}), optim::gradient_clipping_options().max_norm(-1)),
+        "gradient_clipping: max_norm must be >= 0 (got -1)", value_error);
+  }
+
   TEST_CASE("update wrappers save, load and resume identically") {
     testing::check_save_restore<double>([](const params_t& p) {
       return std::make_unique<optim::layer_adaptation<double>>(
-          optim::weight_decay(optim::adam<double>(p, optim::adam_options().lr(0.02)), 0.05));
+          optim::weight_decay(optim::gradient_clipping(optim::adam<double>(p, optim::adam_options().lr(0.02)),
+                                                       optim::gradient_clipping_options().max_norm(0.1)),
+                              0.05));
     });
     testing::check_save_restore<double>([](const params_t& p) {
       return std::make_unique<optim::piecewise_linear_lr<double>>(

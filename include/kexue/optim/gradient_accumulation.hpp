@@ -67,7 +67,7 @@ class gradient_accumulation : public wrapper<T> {
 
  protected:
   bool do_step() override {
-    auto params = this->parameters();
+    const auto params = this->parameters();
     for (std::size_t i = 0; i < params.size(); ++i) {
       const auto g = params[i].grad();
       if (!g.defined()) continue;
@@ -81,27 +81,16 @@ class gradient_accumulation : public wrapper<T> {
     }
     if (++micro_ < steps_) return false;
     micro_ = 0;
-    std::vector<tensor<T>> saved(params.size());
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      saved[i] = params[i].grad();
-      if (accum_[i].defined()) {
-        for (T& a : accum_[i]) a /= static_cast<T>(steps_);
+    // The means become the gradients for the inner step; accum_ lets go of them (a fresh sum starts).
+    return this->step_inner_with([&](std::vector<tensor<T>>& ps) {
+      for (std::size_t i = 0; i < ps.size(); ++i) {
+        if (accum_[i].defined()) {
+          for (T& a : accum_[i]) a /= static_cast<T>(steps_);
+        }
+        ps[i].set_grad(accum_[i]);
+        accum_[i] = tensor<T>();
       }
-      params[i].set_grad(accum_[i]);
-    }
-    auto restore = [&] {
-      for (std::size_t i = 0; i < params.size(); ++i) params[i].set_grad(saved[i]);
-      for (auto& a : accum_) a = tensor<T>();
-    };
-    bool updated = false;
-    try {
-      updated = this->inner_->step();
-    } catch (...) {
-      restore();
-      throw;
-    }
-    restore();
-    return updated;
+    });
   }
 
  private:

@@ -461,6 +461,26 @@ class wrapper : public optimizer<T> {
                                 [&](const std::string& n) { return n.rfind("inner.", 0) == 0 || own_key(n); });
     inner_->load_state(s.sub("inner"));
   }
+  /// Runs `prepare(params)`, which may replace the parameters' gradients, and the inner step, then gives
+  /// the parameters back the gradients they had, also when either throws. Returns the inner step's result.
+  template <class Prepare>
+  bool step_inner_with(Prepare prepare) {
+    auto params = this->parameters();
+    std::vector<tensor<T>> saved;
+    for (const auto& p : params) saved.push_back(p.grad());
+    auto restore = [&] {
+      for (std::size_t i = 0; i < params.size(); ++i) params[i].set_grad(saved[i]);
+    };
+    try {
+      prepare(params);
+      const bool updated = inner_->step();
+      restore();
+      return updated;
+    } catch (...) {
+      restore();
+      throw;
+    }
+  }
   /// Copies of the parameters whose gradient is defined (and, with `mask`, whose flag is set), taken before
   /// the inner step; undefined entries elsewhere.
   std::vector<tensor<T>> snapshot(const std::vector<bool>* mask = nullptr) const {
