@@ -8,6 +8,7 @@
 #include <string>   // error texts
 #include <vector>
 
+#include "bench_machine.hpp"
 #include <benchmark/benchmark.h>
 
 #include <kexue/autograd/backward.hpp>
@@ -17,8 +18,6 @@
 #include <kexue/ops/attention.hpp>
 #include <kexue/ops/matmul.hpp>
 #include <kexue/ops/softmax.hpp>
-
-#include "bench_machine.hpp"
 
 namespace {
 
@@ -42,9 +41,8 @@ struct problem {
 tensor<float> composed(const tensor<float>& q, const tensor<float>& k, const tensor<float>& v, bool causal) {
   const tensor<float> s = kexue::matmul(q, k, false, true) * (1.0f / std::sqrt(float(dim)));
   if (!causal) return kexue::matmul(kexue::softmax(s, -1), v);
-  return kexue::matmul(kexue::softmax(s, kexue::attention_pattern_mask(n, n, kexue::attention_pattern::dense, 0, true),
-                                      -1),
-                       v);
+  return kexue::matmul(
+      kexue::softmax(s, kexue::attention_pattern_mask(n, n, kexue::attention_pattern::dense, 0, true), -1), v);
 }
 
 /// Checked once per run, outside the timed loop: the fused op against the composed ops.

@@ -19,8 +19,7 @@ using kx::testing::tensors;
 namespace {
 
 /// The layer with its parameters replaced by the case's tensors (so that gradients reach them).
-kx::nn::multi_head_attention<double> with_parameters(const kx::nn::multi_head_attention_options& o,
-                                                     const tensors& p) {
+kx::nn::multi_head_attention<double> with_parameters(const kx::nn::multi_head_attention_options& o, const tensors& p) {
   kx::nn::multi_head_attention<double> layer(o);
   if (p.size() == 4) {
     layer.in_proj_weight = p[0];
@@ -45,8 +44,8 @@ TEST_SUITE("nn.attention") {
     const kx::testing::reference_file file("attention");
     const tensor<bool> pad = file.mask("sdpa_padding.pad");
     kx::testing::check_case(file, "sdpa_padding", {"q", "k", "v"}, [&](const tensors& v) {
-      return tensors{kx::scaled_dot_product_attention(v[0], v[1], v[2],
-                                                      kx::attention_options<double>().key_padding_mask(pad))};
+      return tensors{
+          kx::scaled_dot_product_attention(v[0], v[1], v[2], kx::attention_options<double>().key_padding_mask(pad))};
     });
     const tensor<double> mask = file.get("sdpa_causal_additive.mask") * 0.5;
     kx::testing::check_case(file, "sdpa_causal_additive", {"q", "k", "v"}, [&](const tensors& v) {
@@ -63,8 +62,8 @@ TEST_SUITE("nn.attention") {
         file, "mha_self_padding", {"x", "in_w", "in_b", "out_w", "out_b"},
         [&](const tensors& v) {
           const auto layer = with_parameters(kx::nn::multi_head_attention_options(6, 2), {v[1], v[2], v[3], v[4]});
-          const auto r = layer.forward(v[0], v[0], v[0],
-                                       kx::nn::multi_head_attention_call<double>().with_key_padding_mask(pad).with_weights());
+          const auto r = layer.forward(
+              v[0], v[0], v[0], kx::nn::multi_head_attention_call<double>().with_key_padding_mask(pad).with_weights());
           return tensors{r.output, r.weights};
         },
         outputs);
@@ -72,7 +71,8 @@ TEST_SUITE("nn.attention") {
         file, "mha_causal", {"x", "in_w", "in_b", "out_w", "out_b"},
         [&](const tensors& v) {
           const auto layer = with_parameters(kx::nn::multi_head_attention_options(6, 3), {v[1], v[2], v[3], v[4]});
-          const auto r = layer.forward(v[0], v[0], v[0], kx::nn::multi_head_attention_call<double>().with_causal().with_weights());
+          const auto r =
+              layer.forward(v[0], v[0], v[0], kx::nn::multi_head_attention_call<double>().with_causal().with_weights());
           return tensors{r.output, r.weights};
         },
         outputs);
@@ -83,7 +83,8 @@ TEST_SUITE("nn.attention") {
           const auto layer = with_parameters(kx::nn::multi_head_attention_options(4, 2).kdim(6).vdim(5),
                                              {v[3], v[4], v[5], v[6], v[7], v[8]});
           const auto r = layer.forward(
-              v[0], v[1], v[2], kx::nn::multi_head_attention_call<double>().with_key_padding_mask(cross_pad).with_weights());
+              v[0], v[1], v[2],
+              kx::nn::multi_head_attention_call<double>().with_key_padding_mask(cross_pad).with_weights());
           return tensors{r.output, r.weights};
         },
         outputs);
@@ -117,9 +118,9 @@ TEST_SUITE("nn.attention") {
     tensor<bool> pad = kx::zeros<bool>({2, 3});
     pad.data()[5] = true;
     const auto call = kx::nn::multi_head_attention_call<double>().with_key_padding_mask(pad).with_causal();
-    kx::testing::check_gradients([&](const tensors& v) { return layer.forward(v[0], call); },
-                                 {x, layer.in_proj_weight, layer.in_proj_bias, layer.out_proj->weight,
-                                  layer.out_proj->bias});
+    kx::testing::check_gradients(
+        [&](const tensors& v) { return layer.forward(v[0], call); },
+        {x, layer.in_proj_weight, layer.in_proj_bias, layer.out_proj->weight, layer.out_proj->bias});
   }
 
   TEST_CASE("state_dict round trip reproduces the outputs") {

@@ -13,11 +13,11 @@
 namespace kx = kexue;
 using kx::index_t;
 using kx::tensor;
-using kx::testing::tensors;
 using kx::nn::block_order;
 using kx::nn::ffn_activation;
 using kx::nn::transformer_layer;
 using kx::nn::transformer_layer_options;
+using kx::testing::tensors;
 
 namespace {
 
@@ -54,7 +54,8 @@ TEST_SUITE("nn.transformer") {
           v[0], kx::nn::multi_head_attention_call<double>().with_key_padding_mask(pad))};
     });
     kx::testing::check_case(file, "encoder_post_ln_gelu", layer_inputs, [&](const tensors& v) {
-      return tensors{with_parameters(transformer_layer_options(base).activation(ffn_activation::gelu), v).forward(v[0])};
+      return tensors{
+          with_parameters(transformer_layer_options(base).activation(ffn_activation::gelu), v).forward(v[0])};
     });
     kx::testing::check_case(file, "encoder_pre_ln_gelu_causal", layer_inputs, [&](const tensors& v) {
       auto o = transformer_layer_options(base).activation(ffn_activation::gelu).order(block_order::pre_ln).causal(true);
@@ -68,8 +69,8 @@ TEST_SUITE("nn.transformer") {
     const auto x = kx::randn<double>({2, 5, 8}, gen);
     const auto call = kx::nn::multi_head_attention_call<double>().with_causal();
     const tensor<double> h = x + layer.self_attn->forward(x, call);
-    const tensor<double> ffn = layer.linear2->forward(kx::gelu(layer.linear1->forward(layer.norm1->forward(h)),
-                                                               kx::gelu_approximation::tanh));
+    const tensor<double> ffn =
+        layer.linear2->forward(kx::gelu(layer.linear1->forward(layer.norm1->forward(h)), kx::gelu_approximation::tanh));
     kx::testing::check_close(layer.forward(x), layer.norm2->forward(h + ffn));
     CHECK(layer.to_string().rfind(
               "transformer_layer(d_model=8, nhead=2, dim_feedforward=16, order=gpt2ml, activation=gelu_tanh, "
@@ -97,9 +98,9 @@ TEST_SUITE("nn.transformer") {
     kx::generator gen(13);
     transformer_layer<double> layer(transformer_layer_options::gpt2ml(4, 2, 6).dropout(0).rotary(true), gen);
     const auto x = kx::randn<double>({1, 3, 4}, gen).requires_grad(true);
-    kx::testing::check_gradients([&](const tensors& v) { return layer.forward(v[0]); },
-                                 {x, layer.self_attn->in_proj_weight, layer.linear1->weight, layer.norm1->weight,
-                                  layer.norm2->bias});
+    kx::testing::check_gradients(
+        [&](const tensors& v) { return layer.forward(v[0]); },
+        {x, layer.self_attn->in_proj_weight, layer.linear1->weight, layer.norm1->weight, layer.norm2->bias});
   }
 
   TEST_CASE("state_dict round trip, PyTorch's parameter names, dropout in training only") {

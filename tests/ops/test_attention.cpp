@@ -57,7 +57,8 @@ tensor<T> naive_attention(const tensor<T>& q, const tensor<T>& k, const tensor<T
         for (index_t j = 0; j < nk; ++j) {
           if (z[j] == -inf) continue;
           const double p = std::exp(z[j] - m) / total;
-          for (index_t c = 0; c < dv; ++c) out.data()[((b * H + h) * nq + i) * dv + c] += T(p * double(v.at({b, h, j, c})));
+          for (index_t c = 0; c < dv; ++c)
+            out.data()[((b * H + h) * nq + i) * dv + c] += T(p * double(v.at({b, h, j, c})));
         }
       }
     }
@@ -134,8 +135,8 @@ TEST_SUITE("ops.attention") {
       CAPTURE(offset);
       const visible_fn vis = [&](index_t, index_t, index_t i, index_t j) { return !pad.data()[j] && j <= i + offset; };
       const auto opt = attention_options<T>().key_padding_mask(pad).attn_mask(add).causal(true, offset);
-      check_close(kexue::scaled_dot_product_attention(q, k, v, opt),
-                  naive_attention(q, k, v, vis, af, constant(0.5)), tolerance, tolerance);
+      check_close(kexue::scaled_dot_product_attention(q, k, v, opt), naive_attention(q, k, v, vis, af, constant(0.5)),
+                  tolerance, tolerance);
     }
   }
 
@@ -175,7 +176,8 @@ TEST_SUITE("ops.attention") {
     const index_t B = 2, H = 2, d = 3;
     const double tolerance = std::is_same_v<T, float> ? 1e-5 : 1e-12;
     for (const auto& [nq, nk] : std::vector<std::pair<index_t, index_t>>{{11, 11}, {7, 13}, {13, 7}}) {
-      for (const attention_pattern p : {attention_pattern::local, attention_pattern::atrous, attention_pattern::sparse}) {
+      for (const attention_pattern p :
+           {attention_pattern::local, attention_pattern::atrous, attention_pattern::sparse}) {
         for (const index_t size : {1, 2, 3}) {
           for (int variant = 0; variant < 4; ++variant) {
             const bool causal = variant % 2 == 1, entropy = variant >= 2;
@@ -243,7 +245,9 @@ TEST_SUITE("ops.attention") {
       pad.data()[nk + 1] = true;
       const auto out = kexue::scaled_dot_product_attention(
           q, k, v, attention_options<T>().key_padding_mask(pad).causal(true).entropy_invariant(1));
-      const visible_fn vis = [&](index_t b, index_t, index_t i, index_t j) { return j <= i && !pad.data()[b * nk + j]; };
+      const visible_fn vis = [&](index_t b, index_t, index_t i, index_t j) {
+        return j <= i && !pad.data()[b * nk + j];
+      };
       const scale_fn lam = [&](index_t b, index_t, index_t i) {
         const index_t n = (i + 1) - (b == 1 && i >= 1 ? 1 : 0);
         return std::log(double(n)) / std::log(512.0) / 2.0;
@@ -298,7 +302,8 @@ TEST_SUITE("ops.attention") {
   }
 
   TEST_CASE("bad arguments are rejected with messages naming the shapes") {
-    auto q = kexue::zeros<float>({1, 2, 3, 4}), k = kexue::zeros<float>({1, 2, 5, 4}), v = kexue::zeros<float>({1, 2, 5, 6});
+    auto q = kexue::zeros<float>({1, 2, 3, 4}), k = kexue::zeros<float>({1, 2, 5, 4}),
+         v = kexue::zeros<float>({1, 2, 5, 6});
     CHECK_THROWS_WITH_AS(kexue::scaled_dot_product_attention(q, kexue::zeros<float>({1, 2, 5, 3}), v),
                          "scaled_dot_product_attention: expected q [B, H, Nq, d], k [B, H, Nk, d], v [B, H, Nk, dv] "
                          "with d >= 1, got q [1, 2, 3, 4], k [1, 2, 5, 3], v [1, 2, 5, 6]",
@@ -307,10 +312,10 @@ TEST_SUITE("ops.attention") {
                          "scaled_dot_product_attention: expected q [B, H, Nq, d], k [B, H, Nk, d], v [B, H, Nk, dv] "
                          "with d >= 1, got q [2, 3, 4], k [1, 2, 5, 4], v [1, 2, 5, 6]",
                          kexue::shape_error);
-    CHECK_THROWS_WITH_AS(
-        kexue::scaled_dot_product_attention(q, k, v,
-                                            attention_options<float>().key_padding_mask(kexue::zeros<bool>({1, 4}))),
-        "scaled_dot_product_attention: key_padding_mask must be [B, Nk] = [1, 5], got [1, 4]", kexue::shape_error);
+    CHECK_THROWS_WITH_AS(kexue::scaled_dot_product_attention(
+                             q, k, v, attention_options<float>().key_padding_mask(kexue::zeros<bool>({1, 4}))),
+                         "scaled_dot_product_attention: key_padding_mask must be [B, Nk] = [1, 5], got [1, 4]",
+                         kexue::shape_error);
     CHECK_THROWS_WITH_AS(
         kexue::scaled_dot_product_attention(q, k, v, attention_options<float>().attn_mask(kexue::zeros<bool>({3, 4}))),
         "scaled_dot_product_attention: attn_mask shape [3, 4] does not broadcast to [B, H, Nq, Nk] = [1, 2, 3, 5]",
@@ -321,9 +326,8 @@ TEST_SUITE("ops.attention") {
     CHECK_THROWS_WITH_AS(
         kexue::scaled_dot_product_attention(q, k, v, attention_options<float>().pattern(attention_pattern::local, -1)),
         "scaled_dot_product_attention: the local window k must be >= 0 (got -1)", kexue::value_error);
-    CHECK_THROWS_WITH_AS(
-        kexue::scaled_dot_product_attention(q, k, v, attention_options<float>().entropy_invariant(0)),
-        "scaled_dot_product_attention: min_keys must be >= 1 (got 0)", kexue::value_error);
+    CHECK_THROWS_WITH_AS(kexue::scaled_dot_product_attention(q, k, v, attention_options<float>().entropy_invariant(0)),
+                         "scaled_dot_product_attention: min_keys must be >= 1 (got 0)", kexue::value_error);
     kexue::generator gen(1);
     CHECK_THROWS_WITH_AS(kexue::scaled_dot_product_attention(q, k, v, attention_options<float>().dropout(1.0, gen)),
                          "scaled_dot_product_attention: dropout p must lie in [0, 1) (got 1)", kexue::value_error);

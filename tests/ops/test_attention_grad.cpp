@@ -88,9 +88,8 @@ TEST_SUITE("ops.attention") {
       const auto fn = [opt = options](const tensors& x) {
         return kexue::scaled_dot_product_attention(x[0], x[1], x[2], opt);
       };
-      check_second_order(fn, inputs(options.key_padding_mask().defined() ||
-                                            options.additive_mask().defined() ? 2 : 1,
-                                        20));
+      check_second_order(fn,
+                         inputs(options.key_padding_mask().defined() || options.additive_mask().defined() ? 2 : 1, 20));
     }
   }
 

@@ -115,8 +115,8 @@ struct multi_head_attention_call {
   tensor<T> additive_attn_mask;   ///< same shapes, added to the logits
   bool causal = false;            ///< query i sees keys j ≤ i + causal_offset
   index_t causal_offset = 0;
-  index_t position_offset = 0;    ///< rotary: position of the first query / key (decoding with a cache)
-  bool need_weights = false;      ///< also return the attention weights
+  index_t position_offset = 0;       ///< rotary: position of the first query / key (decoding with a cache)
+  bool need_weights = false;         ///< also return the attention weights
   bool average_attn_weights = true;  ///< weights averaged over heads [B, Nq, Nk], else [B, H, Nq, Nk]
 
   multi_head_attention_call& with_key_padding_mask(const tensor<bool>& m) {
@@ -160,8 +160,9 @@ class multi_head_attention : public cloneable<multi_head_attention<T>, T> {
   explicit multi_head_attention(const multi_head_attention_options& options, generator& gen = default_generator())
       : options_(options), gen_(gen.next_u64()) {
     KEXUE_CHECK(options.embed_dim() > 0 && options.num_heads() > 0 && options.embed_dim() % options.num_heads() == 0,
-                value_error, "multi_head_attention", "embed_dim must be a positive multiple of num_heads, got embed_dim=",
-                options.embed_dim(), ", num_heads=", options.num_heads());
+                value_error, "multi_head_attention",
+                "embed_dim must be a positive multiple of num_heads, got embed_dim=", options.embed_dim(),
+                ", num_heads=", options.num_heads());
     KEXUE_CHECK(options.dropout() >= 0 && options.dropout() < 1, value_error, "multi_head_attention",
                 "dropout must lie in [0, 1), got ", options.dropout());
     reset(gen);
@@ -181,7 +182,8 @@ class multi_head_attention : public cloneable<multi_head_attention<T>, T> {
       v_proj_weight = this->register_parameter("v_proj_weight", xavier(e, options_.vdim()));
     }
     if (options_.bias()) in_proj_bias = this->register_parameter("in_proj_bias", zeros<T>({3 * e}));
-    out_proj = this->register_module("out_proj", std::make_shared<linear<T>>(linear_options(e, e).bias(options_.bias()), gen));
+    out_proj =
+        this->register_module("out_proj", std::make_shared<linear<T>>(linear_options(e, e).bias(options_.bias()), gen));
     if (options_.bias()) {
       T* b = out_proj->bias.data();
       for (index_t i = 0; i < e; ++i) b[i] = T(0);

@@ -68,11 +68,11 @@ class learned_positional_embedding : public cloneable<learned_positional_embeddi
   }
   /// x `[..., N, dim]`; positions offset .. offset + N − 1 (offset: tokens already decoded).
   tensor<T> forward(const tensor<T>& x, index_t offset = 0) const {
-    KEXUE_CHECK(x.rank() >= 2 && x.size(-1) == options_.dim() && offset >= 0 &&
-                    offset + x.size(-2) <= options_.max_length(),
-                shape_error, "learned_positional_embedding(" + extra_repr() + ")", "expected input [..., N <= ",
-                options_.max_length() - offset, ", ", options_.dim(), "] (offset ", offset, "), got ",
-                format_shape(x.shape()));
+    KEXUE_CHECK(
+        x.rank() >= 2 && x.size(-1) == options_.dim() && offset >= 0 && offset + x.size(-2) <= options_.max_length(),
+        shape_error, "learned_positional_embedding(" + extra_repr() + ")",
+        "expected input [..., N <= ", options_.max_length() - offset, ", ", options_.dim(), "] (offset ", offset,
+        "), got ", format_shape(x.shape()));
     return x + narrow(weight, 0, offset, x.size(-2));
   }
   const learned_positional_embedding_options& options() const { return options_; }
@@ -112,8 +112,8 @@ class sinusoidal_positional_encoding : public cloneable<sinusoidal_positional_en
   }
   tensor<T> forward(const tensor<T>& x, index_t offset = 0) const {
     KEXUE_CHECK(x.rank() >= 2 && x.size(-1) == dim_ && offset >= 0, shape_error,
-                "sinusoidal_positional_encoding(" + extra_repr() + ")", "expected input [..., N, ", dim_,
-                "], got ", format_shape(x.shape()));
+                "sinusoidal_positional_encoding(" + extra_repr() + ")", "expected input [..., N, ", dim_, "], got ",
+                format_shape(x.shape()));
     return x + table(x.size(-2), offset);
   }
   std::string type_name() const override { return "sinusoidal_positional_encoding"; }

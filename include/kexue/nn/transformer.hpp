@@ -156,10 +156,13 @@ class transformer_layer : public cloneable<transformer_layer<T>, T> {
 
   void reset(generator& gen) override {
     const index_t d = options_.d_model(), ff = options_.dim_feedforward();
-    self_attn = this->register_module("self_attn", std::make_shared<multi_head_attention<T>>(options_.attention_options(), gen));
-    linear1 = this->register_module("linear1", std::make_shared<linear<T>>(linear_options(d, ff).bias(options_.bias()), gen));
+    self_attn = this->register_module("self_attn",
+                                      std::make_shared<multi_head_attention<T>>(options_.attention_options(), gen));
+    linear1 =
+        this->register_module("linear1", std::make_shared<linear<T>>(linear_options(d, ff).bias(options_.bias()), gen));
     dropout = this->register_module("dropout", std::make_shared<nn::dropout<T>>(options_.dropout(), gen));
-    linear2 = this->register_module("linear2", std::make_shared<linear<T>>(linear_options(ff, d).bias(options_.bias()), gen));
+    linear2 =
+        this->register_module("linear2", std::make_shared<linear<T>>(linear_options(ff, d).bias(options_.bias()), gen));
     const auto ln = layer_norm_options(shape{d}).eps(options_.layer_norm_eps());
     norm1 = this->register_module("norm1", std::make_shared<layer_norm<T>>(ln, gen));
     norm2 = this->register_module("norm2", std::make_shared<layer_norm<T>>(ln, gen));
@@ -168,13 +171,16 @@ class transformer_layer : public cloneable<transformer_layer<T>, T> {
   }
 
   tensor<T> forward(const tensor<T>& x, const multi_head_attention_call<T>& call = {}) const {
-    KEXUE_CHECK(x.rank() == 3 && x.size(2) == options_.d_model(), shape_error, "transformer_layer(" + extra_repr() + ")",
-                "expected input [B, N, ", options_.d_model(), "], got ", format_shape(x.shape()));
+    KEXUE_CHECK(x.rank() == 3 && x.size(2) == options_.d_model(), shape_error,
+                "transformer_layer(" + extra_repr() + ")", "expected input [B, N, ", options_.d_model(), "], got ",
+                format_shape(x.shape()));
     multi_head_attention_call<T> c = call;
     c.need_weights = false;
     c.causal = call.causal || options_.causal();
     auto attend = [&](const tensor<T>& z) { return (*dropout1)(self_attn->forward(z, c)); };
-    auto feed_forward = [&](const tensor<T>& z) { return (*dropout2)((*linear2)((*dropout)(activate((*linear1)(z))))); };
+    auto feed_forward = [&](const tensor<T>& z) {
+      return (*dropout2)((*linear2)((*dropout)(activate((*linear1)(z)))));
+    };
     switch (options_.order()) {
       case block_order::pre_ln: {
         const tensor<T> h = x + attend((*norm1)(x));
@@ -199,7 +205,8 @@ class transformer_layer : public cloneable<transformer_layer<T>, T> {
     std::ostringstream s;
     s << "d_model=" << options_.d_model() << ", nhead=" << options_.nhead()
       << ", dim_feedforward=" << options_.dim_feedforward() << ", order=" << orders[int(options_.order())]
-      << ", activation=" << activations[int(options_.activation())] << ", causal=" << (options_.causal() ? "true" : "false");
+      << ", activation=" << activations[int(options_.activation())]
+      << ", causal=" << (options_.causal() ? "true" : "false");
     return s.str();
   }
 

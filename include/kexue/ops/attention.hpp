@@ -310,8 +310,8 @@ tensor<T> materialise_mask(const tensor<M>& m, const geometry& g, index_t& bm, i
     ok = s[a] == 1 || s[a] == full[target];
     dims[target] = s[a];
   }
-  KEXUE_CHECK(ok, shape_error, op_name, name, " shape ", format_shape(s), " does not broadcast to [B, H, Nq, Nk] = ",
-              format_shape(full));
+  KEXUE_CHECK(ok, shape_error, op_name, name, " shape ", format_shape(s),
+              " does not broadcast to [B, H, Nq, Nk] = ", format_shape(full));
   bm = dims[0];
   hm = dims[1];
   auto out = tensor<T>::empty({bm, hm, g.nq, g.nk});
@@ -335,8 +335,9 @@ prepared_masks<T> prepare_masks(const attention_options<T>& o, const geometry& g
   prepared_masks<T> pm;
   if (o.key_padding_mask().defined()) {
     const tensor<bool>& kp = o.key_padding_mask();
-    KEXUE_CHECK(kp.shape() == shape({g.batch, g.nk}), shape_error, op_name, "key_padding_mask must be [B, Nk] = ",
-                format_shape(shape{g.batch, g.nk}), ", got ", format_shape(kp.shape()));
+    KEXUE_CHECK(kp.shape() == shape({g.batch, g.nk}), shape_error, op_name,
+                "key_padding_mask must be [B, Nk] = ", format_shape(shape{g.batch, g.nk}), ", got ",
+                format_shape(kp.shape()));
     pm.keep_keys.resize(static_cast<std::size_t>(g.batch * g.nk));
     for (index_t i = 0; i < g.batch * g.nk; ++i) pm.keep_keys[i] = kp.data()[i] ? 0 : 1;
   }
@@ -539,7 +540,8 @@ std::vector<tensor<T>> dense_backward(const saved_state<T>& s, const tensor<T>& 
       softmax_backward_rows<T>(p, dz.data(), dz.data(), rows, nk);
       if (want_q) {
         T* gqt = gq.data() + (t.head * nq + t.i0) * d;
-        kernels::gemm<T>(false, false, rows, d, cols, alpha, dz.data(), ld, k.data() + t.head * nk * d, d, T(0), gqt, d);
+        kernels::gemm<T>(false, false, rows, d, cols, alpha, dz.data(), ld, k.data() + t.head * nk * d, d, T(0), gqt,
+                         d);
         if (s.per_row) {
           for (index_t i = 0; i < rows; ++i) {
             for (index_t c = 0; c < d; ++c) gqt[i * d + c] *= s.lam[t.head * nq + t.i0 + i];
@@ -812,7 +814,8 @@ void check_arguments(const tensor<T>& q, const tensor<T>& k, const tensor<T>& v,
   const bool ranks = q.rank() == 4 && k.rank() == 4 && v.rank() == 4;
   const bool fit = ranks && k.size(0) == q.size(0) && v.size(0) == q.size(0) && k.size(1) == q.size(1) &&
                    v.size(1) == q.size(1) && k.size(3) == q.size(3) && v.size(2) == k.size(2) && q.size(3) >= 1;
-  KEXUE_CHECK(fit, shape_error, op_name, "expected q [B, H, Nq, d], k [B, H, Nk, d], v [B, H, Nk, dv] with d >= 1, got q ",
+  KEXUE_CHECK(fit, shape_error, op_name,
+              "expected q [B, H, Nq, d], k [B, H, Nk, d], v [B, H, Nk, dv] with d >= 1, got q ",
               format_shape(q.shape()), ", k ", format_shape(k.shape()), ", v ", format_shape(v.shape()));
   g.batch = q.size(0);
   g.heads = q.size(1);
@@ -831,8 +834,8 @@ void check_arguments(const tensor<T>& q, const tensor<T>& k, const tensor<T>& v,
                 " rate k must be >= 1 (got ", g.k, ")");
   }
   if (o.scale_policy() == attention_scale::fixed) {
-    KEXUE_CHECK(std::isfinite(o.scale_value()), value_error, op_name, "the scale must be finite (got ",
-                o.scale_value(), ")");
+    KEXUE_CHECK(std::isfinite(o.scale_value()), value_error, op_name, "the scale must be finite (got ", o.scale_value(),
+                ")");
   }
   if (o.scale_policy() == attention_scale::entropy_invariant) {
     KEXUE_CHECK(o.min_keys() >= 1, value_error, op_name, "min_keys must be >= 1 (got ", o.min_keys(), ")");
@@ -919,8 +922,8 @@ inline tensor<bool> attention_pattern_mask(index_t nq, index_t nk, attention_pat
   KEXUE_CHECK(nq >= 0 && nk >= 0, value_error, "attention_pattern_mask", "sizes must be >= 0 (got ", nq, " and ", nk,
               ")");
   KEXUE_CHECK(p == attention_pattern::dense || k >= (p == attention_pattern::local ? 0 : 1), value_error,
-              "attention_pattern_mask", "pattern size k must be >= ", p == attention_pattern::local ? 0 : 1, " (got ", k,
-              ")");
+              "attention_pattern_mask", "pattern size k must be >= ", p == attention_pattern::local ? 0 : 1, " (got ",
+              k, ")");
   auto m = tensor<bool>::empty({nq, nk});
   for (index_t i = 0; i < nq; ++i) {
     for (index_t j = 0; j < nk; ++j) m.data()[i * nk + j] = g.visible(i, j);
