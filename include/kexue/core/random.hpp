@@ -2,7 +2,9 @@
 // kexue::generator: a seeded pseudo-random generator whose streams are identical on every platform.
 #pragma once
 
+#include <array>    // state()
 #include <cmath>    // std::log, std::sqrt, std::cos, std::sin
+#include <cstring>  // std::memcpy of the cached normal
 #include <cstdint>  // std::uint64_t
 
 #include <kexue/core/error.hpp>
@@ -28,6 +30,23 @@ class generator {
     std::uint64_t x = seed;
     for (auto& s : state_) s = splitmix64(x);
     has_spare_normal_ = false;
+  }
+
+  /// The full state (the four xoshiro words, then the cached normal draw as its bit pattern and a 0/1 flag),
+  /// for checkpoints: `g.set_state(g.state())` resumes the stream exactly.
+  std::array<std::uint64_t, 6> state() const {
+    std::uint64_t spare = 0;
+    std::memcpy(&spare, &spare_normal_, sizeof spare);
+    return {state_[0], state_[1], state_[2], state_[3], spare, has_spare_normal_ ? 1u : 0u};
+  }
+  /// Restores a state returned by state(). @throws value_error for an all-zero xoshiro state (never produced
+  /// by seeding; the generator would only ever return zeros).
+  void set_state(const std::array<std::uint64_t, 6>& s) {
+    KEXUE_CHECK(s[0] != 0 || s[1] != 0 || s[2] != 0 || s[3] != 0, value_error, "generator::set_state",
+                "the xoshiro256** state must not be all zeros");
+    for (int i = 0; i < 4; ++i) state_[i] = s[static_cast<std::size_t>(i)];
+    std::memcpy(&spare_normal_, &s[4], sizeof spare_normal_);
+    has_spare_normal_ = s[5] != 0;
   }
 
   /// 64 uniformly distributed bits.

@@ -284,8 +284,9 @@ class module {
       KEXUE_THROW(value_error, "load_state_dict", all);
     }
     no_grad_guard no_grad;
-    for (auto& [name, target] : targets) {
-      if (!state.contains(name)) continue;
+    for (auto& entry : targets) {
+      if (!state.contains(entry.first)) continue;
+      tensor<T>& target = entry.second;  // a named reference: lambdas cannot capture structured bindings in C++17
       std::visit(
           [&target](const auto& source) {
             using U = typename std::decay_t<decltype(source)>::value_type;
@@ -298,7 +299,7 @@ class module {
               target.bump_version();
             }
           },
-          state.at(name));
+          state.at(entry.first));
     }
   }
 
