@@ -59,6 +59,8 @@
 #include <kexue/ops/linear.hpp>
 #include <kexue/ops/pool.hpp>
 #include <kexue/ops/recurrent.hpp>
+#include <kexue/ops/cross_entropy.hpp>
+#include <kexue/ops/norm.hpp>
 
 #include <kexue/nn/attention.hpp>
 #include <kexue/nn/dropout.hpp>
@@ -73,6 +75,10 @@
 #include <kexue/nn/sequential.hpp>
 #include <kexue/nn/transformer.hpp>
 #include <kexue/nn/vector_quantizer.hpp>
+#include <kexue/nn/conv.hpp>
+#include <kexue/nn/gated_conv.hpp>
+#include <kexue/nn/norm.hpp>
+#include <kexue/nn/pool.hpp>
 
 #include <kexue/loss/classification.hpp>
 #include <kexue/loss/divergence.hpp>
@@ -97,6 +103,7 @@
 #include <kexue/optim/schedule.hpp>
 #include <kexue/optim/sgd.hpp>
 #include <kexue/optim/weight_decay.hpp>
+#include <kexue/optim/gradient_clipping.hpp>
 
 #include <kexue/train/callbacks.hpp>
 #include <kexue/train/checkpoint.hpp>
