@@ -12,6 +12,8 @@
 #include <kexue/core/creation.hpp>
 #include <kexue/kernels/parallel.hpp>
 #include <kexue/loss/classification.hpp>
+#include <kexue/loss/regression.hpp>
+#include <kexue/nn/gated_conv.hpp>
 #include <kexue/nn/linear.hpp>
 #include <kexue/nn/sequential.hpp>
 #include <kexue/ops/activation.hpp>
@@ -44,8 +46,32 @@ void BM_mlp_step(benchmark::State& state) {
   }
 }
 
+/// 6 dilated gated conv1d blocks (DGCNN, A02: Y = X(1−σ) + Conv(X)σ; dilations 1, 2, 4, 8, 1, 1; 128
+/// channels, kernel 3, same padding), length 256, batch 32, Adam(1e-3), MSE to a fixed random target.
+void BM_dgcnn_step(benchmark::State& state) {
+  kx::set_num_threads(static_cast<int>(state.range(0)));
+  kx::generator gen(2);
+  kx::nn::sequential<float> net;
+  for (kx::index_t d : {1, 2, 4, 8, 1, 1}) {
+    net.push_back(std::make_shared<kx::nn::gated_conv1d<float>>(
+        kx::nn::gated_conv1d_options(128).kernel_size(3).dilation(d).padding(kx::nn::padding_mode::same), gen));
+  }
+  kx::optim::adam<float> adam(net.parameters(), kx::optim::adam_options().lr(1e-3));
+  const auto x = kx::randn<float>({32, 128, 256}, gen);
+  const auto target = kx::randn<float>({32, 128, 256}, gen);
+  for (auto _ : state) {
+    adam.zero_grad();
+    auto loss = kx::loss::mse(net(x), target);
+    loss.backward();
+    adam.step();
+    benchmark::DoNotOptimize(loss.data());
+  }
+}
+
 }  // namespace
 
+BENCHMARK(BM_dgcnn_step)->ArgName("threads")->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_dgcnn_step)->ArgName("threads")->Arg(2)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
 BENCHMARK(BM_mlp_step)->ArgName("threads")->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 BENCHMARK(BM_mlp_step)->ArgName("threads")->Arg(2)->Unit(benchmark::kMillisecond)->MinTime(0.5)->UseRealTime();
 

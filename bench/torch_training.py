@@ -33,7 +33,36 @@ def mlp_case():
     return step
 
 
-CASES = {"mlp_step": mlp_case}
+def dgcnn_case():
+    import torch
+
+    class gated_block(torch.nn.Module):
+        """A02's residual block Y = X(1 − σ) + V σ, with [V, G] = Conv1d(C → 2C, k 3, dilation d, same)."""
+
+        def __init__(self, channels, dilation):
+            super().__init__()
+            self.conv = torch.nn.Conv1d(channels, 2 * channels, 3, dilation=dilation, padding=dilation)
+
+        def forward(self, x):
+            v, g = self.conv(x).chunk(2, dim=1)
+            s = torch.sigmoid(g)
+            return x * (1 - s) + v * s
+
+    torch.manual_seed(2)
+    net = torch.nn.Sequential(*[gated_block(128, d) for d in (1, 2, 4, 8, 1, 1)])
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x = torch.randn(32, 128, 256)
+    target = torch.randn(32, 128, 256)
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(net(x), target)
+        loss.backward()
+        opt.step()
+    return step
+
+
+CASES = {"mlp_step": mlp_case, "dgcnn_step": dgcnn_case}
 
 
 def time_torch(threads_list, repetitions, min_time):
