@@ -52,31 +52,45 @@ TEST_SUITE("ops.conv") {
     check_values(g[2], {1}, {11});
   }
 
-  TEST_CASE("conv1d passes gradient checks of first and second order") {
-    kx::generator gen(kexue_test_seed());
-    struct config {
-      kx::index_t stride, left, right, dilation, groups;
+  struct conv1d_config {
+    kx::index_t stride, left, right, dilation, groups;
+  };
+
+  /// First- and second-order checks of conv1d under one configuration, linear and squared.
+  void check_conv1d_gradients(const conv1d_config& c, kx::generator& gen) {
+    CAPTURE(c.stride);
+    CAPTURE(c.dilation);
+    CAPTURE(c.groups);
+    auto x = kx::randn<double>({2, 4, 7}, gen).requires_grad(true);
+    auto w = kx::randn<double>({2, 4 / c.groups, 3}, gen).requires_grad(true);
+    auto b = kx::randn<double>({2}, gen).requires_grad(true);
+    auto fn = [c](const std::vector<kx::tensor<double>>& v) {
+      return kx::conv1d(v[0], v[1], v[2], c.stride, {c.left, c.right}, c.dilation, c.groups);
     };
-    for (const config c :
-         {config{1, 1, 1, 1, 1}, config{2, 2, 0, 2, 2}, config{1, 4, 0, 2, 1}, config{3, 0, 1, 1, 2}}) {
-      CAPTURE(c.stride);
-      CAPTURE(c.dilation);
-      CAPTURE(c.groups);
-      auto x = kx::randn<double>({2, 4, 7}, gen).requires_grad(true);
-      auto w = kx::randn<double>({2, 4 / c.groups, 3}, gen).requires_grad(true);
-      auto b = kx::randn<double>({2}, gen).requires_grad(true);
-      auto fn = [c](const std::vector<kx::tensor<double>>& v) {
-        return kx::conv1d(v[0], v[1], v[2], c.stride, {c.left, c.right}, c.dilation, c.groups);
-      };
-      kx::testing::check_gradients(fn, {x, w, b});
-      kx::testing::check_second_order(fn, {x, w, b});
-      // A non-linear use, so the second derivative through both arguments of the backward ops is exercised.
-      auto fn2 = [c](const std::vector<kx::tensor<double>>& v) {
-        auto y = kx::conv1d(v[0], v[1], {}, c.stride, {c.left, c.right}, c.dilation, c.groups);
-        return y * y;
-      };
-      kx::testing::check_second_order(fn2, {x, w});
-    }
+    kx::testing::check_gradients(fn, {x, w, b});
+    kx::testing::check_second_order(fn, {x, w, b});
+    // A non-linear use, so the second derivative through both arguments of the backward ops is exercised.
+    auto fn2 = [c](const std::vector<kx::tensor<double>>& v) {
+      auto y = kx::conv1d(v[0], v[1], {}, c.stride, {c.left, c.right}, c.dilation, c.groups);
+      return y * y;
+    };
+    kx::testing::check_second_order(fn2, {x, w});
+  }
+
+  TEST_CASE("conv1d passes gradient checks of first and second order at stride 1 (per-tap kernels)") {
+    kx::generator gen(kexue_test_seed());
+    check_conv1d_gradients({1, 1, 1, 1, 1}, gen);
+  }
+
+  TEST_CASE("conv1d passes gradient checks of first and second order with causal padding and dilation 2") {
+    kx::generator gen(kexue_test_seed() + 2);
+    check_conv1d_gradients({1, 4, 0, 2, 1}, gen);
+  }
+
+  TEST_CASE("conv1d passes gradient checks of first and second order at strides 2 and 3 (im2col kernels)") {
+    kx::generator gen(kexue_test_seed() + 1);
+    check_conv1d_gradients({2, 2, 0, 2, 2}, gen);
+    check_conv1d_gradients({3, 0, 1, 1, 2}, gen);
   }
 
   TEST_CASE("conv1d rejects bad shapes and hyper-parameters with precise messages") {
