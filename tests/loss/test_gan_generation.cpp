@@ -32,30 +32,71 @@ TEST_SUITE("loss.gan") {
     };
     const auto hinge = [](const tensor<double>& t) { return kexue::mean(kexue::relu(kexue::add_scalar(t, 1.0))); };
     for (const auto objective : {kl::gan_objective::hinge, kl::gan_objective::wasserstein}) {
-      const double lambda = 0.7;
-      const tensor<double> fake = kexue::tanh(kexue::matmul(z, wg));
-      const tensor<double> loss = kl::single_loss_gan(
-          critic, real, fake, kl::single_loss_gan_options().generator_weight(lambda).objective(objective));
-      // The critic's loss alone (fake detached) and the generator's loss alone, in the author's sign.
-      const tensor<double> d_fake_detached = critic(fake.detach());
-      const tensor<double> d_loss = objective == kl::gan_objective::hinge
-                                        ? kexue::add(hinge(critic(real)), hinge(kexue::neg(d_fake_detached)))
-                                        : kexue::sub(kexue::mean(critic(real)), kexue::mean(d_fake_detached));
-      const tensor<double> g_loss = kexue::mean(critic(fake));
-      CHECK(loss.item() == d_loss.item());  // the routing term is exactly 0
-      // retain_graph: g_loss below runs through the same generator graph.
-      const auto g_all = kexue::grad<double>({loss}, {w1, w2, wg}, kexue::grad_options().retain_graph(true));
-      const auto g_d = kexue::grad({d_loss}, {w1, w2});
-      const auto g_g = kexue::grad({g_loss}, {wg});
-      // Both losses really depend on their parameters here (some hinges active), so the checks below bite.
-      CHECK(kexue::sum(kexue::abs(g_d[0])).item() > 1e-3);
-      CHECK(kexue::sum(kexue::abs(g_g[0])).item() > 1e-3);
-      check_close(g_all[0], g_d[0], 1e-14, 1e-14);
-      check_close(g_all[1], g_d[1], 1e-14, 1e-14);
-      check_close(g_all[2], kexue::mul_scalar(g_g[0], lambda), 1e-14, 1e-14);
+      for (const bool single : {false, true}) {
+        CAPTURE(single);
+        const double lambda = 0.7;
+        const tensor<double> fake = kexue::tanh(kexue::matmul(z, wg));
+        const tensor<double> loss = kl::single_loss_gan(
+            critic, real, fake,
+            kl::single_loss_gan_options().generator_weight(lambda).objective(objective).single_forward(single));
+        // The critic's loss alone (fake detached) and the generator's loss alone, in the author's sign.
+        const tensor<double> d_fake_detached = critic(fake.detach());
+        const tensor<double> d_loss = objective == kl::gan_objective::hinge
+                                          ? kexue::add(hinge(critic(real)), hinge(kexue::neg(d_fake_detached)))
+                                          : kexue::sub(kexue::mean(critic(real)), kexue::mean(d_fake_detached));
+        const tensor<double> g_loss = kexue::mean(critic(fake));
+        CHECK(loss.item() == d_loss.item());  // the routing term is exactly 0
+        // retain_graph: g_loss below runs through the same generator graph.
+        const auto g_all = kexue::grad<double>({loss}, {w1, w2, wg}, kexue::grad_options().retain_graph(true));
+        const auto g_d = kexue::grad({d_loss}, {w1, w2});
+        const auto g_g = kexue::grad({g_loss}, {wg});
+        // Both losses really depend on their parameters here (some hinges active), so the checks below bite.
+        CHECK(kexue::sum(kexue::abs(g_d[0])).item() > 1e-3);
+        CHECK(kexue::sum(kexue::abs(g_g[0])).item() > 1e-3);
+        check_close(g_all[0], g_d[0], 1e-14, 1e-14);
+        check_close(g_all[1], g_d[1], 1e-14, 1e-14);
+        check_close(g_all[2], kexue::mul_scalar(g_g[0], lambda), 1e-14, 1e-14);
+      }
     }
     CHECK_THROWS_WITH_AS(kl::single_loss_gan(critic, real, z, kl::single_loss_gan_options().generator_weight(-1)),
                          "single_loss_gan: generator_weight must be non-negative (got -1)", kexue::value_error);
+  }
+
+  TEST_CASE("single_forward routes exactly through a random (dropout-like) critic evaluated once on the fakes") {
+    kexue::generator gen(kexue_test_seed());
+    const auto param = [&](kexue::shape s) { return kexue::randn<double>(s, gen).requires_grad(true); };
+    const tensor<double> w1 = param({2, 4}), w2 = param({4, 1}), wg = param({2, 2});
+    const tensor<double> real = kexue::randn<double>({5, 2}, gen);
+    const tensor<double> z = kexue::randn<double>({3, 2}, gen);
+    // A fresh keep-mask (p = 0.7, scaled by 1/0.7) at every call, drawn from `masks` (replayable).
+    kexue::generator masks(1);
+    int calls = 0;
+    const kl::critic_fn<double> critic = [&](const tensor<double>& x) {
+      ++calls;
+      const tensor<double> keep = kexue::mul_scalar(kexue::bernoulli<double>({x.size(0), 4}, 0.7, masks), 1 / 0.7);
+      return kexue::add_scalar(kexue::matmul(kexue::mul(kexue::softplus(kexue::matmul(x, w1)), keep), w2), -1.0);
+    };
+    const double lambda = 0.7;
+    const tensor<double> fake = kexue::tanh(kexue::matmul(z, wg));
+    const tensor<double> loss = kl::single_loss_gan(
+        critic, real, fake, kl::single_loss_gan_options().generator_weight(lambda).single_forward(true));
+    CHECK(calls == 2);  // real, then the fakes once
+    const auto g_all = kexue::grad<double>({loss}, {w1, w2, wg}, kexue::grad_options().retain_graph(true));
+    // Replay both masks: D(real) and D(fake) as the loss saw them (D's gradient does not depend on whether its
+    // input carries a graph, so the critic's hinge loss on d_fake gives the D-gradient of the sg[fake] term).
+    masks.seed(1);
+    const tensor<double> d_real = critic(real);
+    const tensor<double> d_fake = critic(fake);
+    const auto hinge = [](const tensor<double>& t) { return kexue::mean(kexue::relu(kexue::add_scalar(t, 1.0))); };
+    const tensor<double> d_loss = kexue::add(hinge(d_real), hinge(kexue::neg(d_fake)));
+    CHECK(loss.item() == d_loss.item());
+    const auto g_d = kexue::grad<double>({d_loss}, {w1, w2}, kexue::grad_options().retain_graph(true));
+    const auto g_g = kexue::grad({kexue::mean(d_fake)}, {wg});
+    CHECK(kexue::sum(kexue::abs(g_d[0])).item() > 1e-3);
+    CHECK(kexue::sum(kexue::abs(g_g[0])).item() > 1e-3);
+    check_close(g_all[0], g_d[0], 1e-14, 1e-14);
+    check_close(g_all[1], g_d[1], 1e-14, 1e-14);
+    check_close(g_all[2], kexue::mul_scalar(g_g[0], lambda), 1e-14, 1e-14);
   }
 
   TEST_CASE_TEMPLATE("imle pulls each real sample's nearest fake, by hand", T, float, double) {

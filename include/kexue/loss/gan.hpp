@@ -135,6 +135,9 @@ struct single_loss_gan_options {
   KEXUE_LOSS_ARG(double, generator_weight, 1.0);
   /// hinge (default, the article's) or wasserstein.
   KEXUE_LOSS_ARG(::kexue::loss::gan_objective, objective, ::kexue::loss::gan_objective::hinge);
+  /// Evaluate the critic once on the fake batch (spec A18 (c), for critics with dropout or batch norm): see
+  /// single_loss_gan. Default false (the article's construction, three critic evaluations).
+  KEXUE_LOSS_ARG(bool, single_forward, false);
 };
 
 /// @brief One scalar whose gradient trains both networks in one step (spec A18): with G_ng = sg[fake],
@@ -142,8 +145,13 @@ struct single_loss_gan_options {
 /// The last term is 0 in value (bit for bit: both means are computed from equal numbers), but its gradient
 /// is λ∇_G mean D(G(z)) for the generator and exactly 0 for the critic. So ∇_D L = ∇_D D_loss and
 /// ∇_G L = λ ∇_G G_loss, and the value of L is D_loss (the tracked critic loss).
-/// The critic is evaluated three times (real, sg[fake], fake): it must be deterministic between the calls
-/// (same dropout mask, batch norm in eval mode or absent), otherwise the critic's gradients do not cancel.
+/// By default the critic is evaluated three times (real, sg[fake], fake): it must then be deterministic between
+/// the calls (same dropout mask, batch norm in eval mode or absent), otherwise the critic's gradients do not
+/// cancel. With single_forward(true) it is evaluated once on real and once on the fake batch x = sg[fake]; the
+/// generator's term becomes λ·Σ v ⊙ (fake − sg[fake]) with v = ∂ mean D(x)/∂x taken from that same forward
+/// (kexue::grad, a constant): again 0 in value, λ∇_G mean D(G(z)) for the generator, nothing for the critic,
+/// whatever randomness the critic's forward used. It costs one backward pass of D to its input instead of a
+/// third forward; the generator's part is first-order only (v carries no graph).
 /// @param critic see critic_fn; @param real `[B, ...]`; @param fake `[B', ...]` = G(z) with its graph.
 /// @return a scalar. @throws value_error "single_loss_gan: generator_weight must be non-negative (got -1)";
 /// the critic's own errors.
@@ -397,16 +405,26 @@ tensor<T> single_loss_gan(const kexue::detail::non_deduced_t<critic_fn<T>>& crit
   detail::check_nonempty(real, "real", "single_loss_gan");
   detail::check_nonempty(fake, "fake", "single_loss_gan");
   const tensor<T> d_real = critic(real);
-  const tensor<T> d_fake_ng = critic(stop_gradient(fake));  // the critic's gradient only
-  const tensor<T> d_fake = critic(fake);                    // the generator's gradient (and a cancelling one)
+  tensor<T> x = stop_gradient(fake);
+  if (options.single_forward() && is_grad_enabled()) x.requires_grad(true);  // a private leaf: v = ∂ mean D/∂x
+  const tensor<T> d_fake_ng = critic(x);                                     // the critic's gradient only
   tensor<T> d_loss;
   if (options.objective() == gan_objective::hinge) {
     d_loss = add(mean(relu(add_scalar(d_real, T(1)))), mean(relu(add_scalar(neg(d_fake_ng), T(1)))));
   } else {
     d_loss = sub(mean(d_real), mean(d_fake_ng));
   }
-  const tensor<T> routed = sub(mean(d_fake), mean(d_fake_ng));  // exactly 0
-  return add(d_loss, mul_scalar(routed, static_cast<T>(options.generator_weight())));
+  const T lambda = static_cast<T>(options.generator_weight());
+  if (!options.single_forward()) {
+    const tensor<T> d_fake = critic(fake);  // the generator's gradient (and one cancelling d_fake_ng's)
+    const tensor<T> routed = sub(mean(d_fake), mean(d_fake_ng));  // exactly 0
+    return add(d_loss, mul_scalar(routed, lambda));
+  }
+  if (!x.requires_grad()) return d_loss;  // no graph: the routed term is 0 and has nothing to route
+  const tensor<T> v = grad<T>({mean(d_fake_ng)}, {x}, grad_options().retain_graph(true).allow_unused(true))[0];
+  if (!v.defined()) return d_loss;                                       // D ignores its input: no gradient for G
+  const tensor<T> routed = sum(mul(v, sub(fake, stop_gradient(fake))));  // exactly 0; gradient v to fake
+  return add(d_loss, mul_scalar(routed, lambda));
 }
 
 template <class T>
