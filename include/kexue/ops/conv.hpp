@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-// Convolutions in PyTorch's layout: conv1d, conv2d and conv_transpose2d through im2col and the GEMM kernel.
+// Convolutions in PyTorch's layout: conv1d, conv2d, conv_transpose1d/2d through per-tap or im2col GEMMs.
 #pragma once
 
 #include <algorithm>  // std::min, std::max, std::fill
 #include <cstring>    // std::memcpy
-#include <vector>
+#include <string>     // std::to_string, for messages
+#include <vector>     // the backward functions' gradient lists
 
 #include <kexue/autograd/node.hpp>
 #include <kexue/core/creation.hpp>

@@ -2,9 +2,11 @@
 // Pooling in PyTorch's layout: max/avg pooling (1-D, 2-D), masked global pooling over the length, nearest upsampling.
 #pragma once
 
-#include <cmath>   // std::isnan, INFINITY
-#include <limits>  // the lowest value, for padded positions of max pooling
-#include <vector>
+#include <algorithm>  // std::min, std::max
+#include <cmath>      // std::isnan
+#include <limits>     // infinity, for masked positions of global max pooling
+#include <string>     // std::to_string, for messages
+#include <vector>     // the backward functions' gradient lists
 
 #include <kexue/autograd/node.hpp>
 #include <kexue/core/creation.hpp>
