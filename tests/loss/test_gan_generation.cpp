@@ -19,13 +19,20 @@ using kexue::testing::check_close;
 using kexue::testing::check_values;
 using tensors = std::vector<tensor<double>>;
 
+namespace {
+/// Critic weights w1 [2, 4], w2 [4, 1], generator weights wg [2, 2], real [5, 2] and noise z [3, 2], from the seed.
+struct gan_setup {
+  kexue::generator gen{kexue_test_seed()};
+  tensor<double> w1 = param({2, 4}), w2 = param({4, 1}), wg = param({2, 2});
+  tensor<double> real = kexue::randn<double>({5, 2}, gen), z = kexue::randn<double>({3, 2}, gen);
+  tensor<double> param(const kexue::shape& s) { return kexue::randn<double>(s, gen).requires_grad(true); }
+};
+}  // namespace
+
 TEST_SUITE("loss.gan") {
   TEST_CASE("the single-loss GAN routes the critic's gradient to D and lambda times the generator's to G") {
-    kexue::generator gen(kexue_test_seed());
-    const auto param = [&](kexue::shape s) { return kexue::randn<double>(s, gen).requires_grad(true); };
-    const tensor<double> w1 = param({2, 4}), w2 = param({4, 1}), wg = param({2, 2});
-    const tensor<double> real = kexue::randn<double>({5, 2}, gen);
-    const tensor<double> z = kexue::randn<double>({3, 2}, gen);
+    const gan_setup set;
+    const tensor<double>&w1 = set.w1, &w2 = set.w2, &wg = set.wg, &real = set.real, &z = set.z;
     // D(x) = softplus(x w1) w2 − 1 (scores of both signs, so some hinges are active); G(z) = tanh(z wg).
     const kl::critic_fn<double> critic = [&](const tensor<double>& x) {
       return kexue::add_scalar(kexue::matmul(kexue::softplus(kexue::matmul(x, w1)), w2), -1.0);
@@ -63,11 +70,8 @@ TEST_SUITE("loss.gan") {
   }
 
   TEST_CASE("single_forward routes exactly through a random (dropout-like) critic evaluated once on the fakes") {
-    kexue::generator gen(kexue_test_seed());
-    const auto param = [&](kexue::shape s) { return kexue::randn<double>(s, gen).requires_grad(true); };
-    const tensor<double> w1 = param({2, 4}), w2 = param({4, 1}), wg = param({2, 2});
-    const tensor<double> real = kexue::randn<double>({5, 2}, gen);
-    const tensor<double> z = kexue::randn<double>({3, 2}, gen);
+    const gan_setup set;
+    const tensor<double>&w1 = set.w1, &w2 = set.w2, &wg = set.wg, &real = set.real, &z = set.z;
     // A fresh keep-mask (p = 0.7, scaled by 1/0.7) at every call, drawn from `masks` (replayable).
     kexue::generator masks(1);
     int calls = 0;
