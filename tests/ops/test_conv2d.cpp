@@ -106,5 +106,10 @@ TEST_SUITE("ops.conv") {
     CHECK_THROWS_WITH_AS(
         kx::conv_transpose2d(kx::zeros<float>({1, 2, 3, 3}), kx::zeros<float>({2, 2, 2, 2}), kx::zeros<float>({3})),
         "conv_transpose2d: expected bias [2], got [3]", kx::shape_error);
+    CHECK_THROWS_WITH_AS(kx::conv_transpose1d(kx::zeros<float>({1, 2, 3}), kx::zeros<float>({3, 2, 2})),
+                         "conv_transpose1d: weight [3, 2, 2] expects 3 input channels, got input [1, 2, 3]",
+                         kx::shape_error);
+    CHECK_THROWS_WITH_AS(kx::conv_transpose1d(kx::zeros<float>({1, 2, 3}), kx::zeros<float>({2, 2, 2}), {}, 2, 0, 2),
+                         "conv_transpose1d: output_padding 2 must be smaller than the stride 2", kx::value_error);
   }
 }

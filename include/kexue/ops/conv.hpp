@@ -536,6 +536,44 @@ tensor<T> conv2d(const tensor<T>& x, const tensor<T>& weight, const tensor<T>& b
   return detail::conv_forward_op(x, weight, bias, p);
 }
 
+namespace detail {
+
+/// conv_transpose on 4-D x and weight, validated with messages naming `op` and the caller's shapes
+/// (`x_shown`, `w_shown`: the 3-D ones for conv_transpose1d).
+template <class T>
+tensor<T> conv_transpose_checked(const char* op, const tensor<T>& x, const tensor<T>& weight, const tensor<T>& bias,
+                                 conv_size2d stride, conv_size2d padding, conv_size2d output_padding, index_t groups,
+                                 conv_size2d dilation, const shape& x_shown, const shape& w_shown) {
+  const bool one = x_shown.rank() == 3;
+  auto pair = [one](conv_size2d v) {
+    return one ? std::to_string(v.w) : "(" + std::to_string(v.h) + ", " + std::to_string(v.w) + ")";
+  };
+  KEXUE_CHECK(weight.size(0) == x.size(1), shape_error, op, "weight ", format_shape(w_shown), " expects ",
+              weight.size(0), " input channels, got input ", format_shape(x_shown));
+  KEXUE_CHECK(x.size(1) % groups == 0, shape_error, op, "groups ", groups, " must divide the input channels (input ",
+              format_shape(x_shown), ")");
+  KEXUE_CHECK(output_padding.h < stride.h && output_padding.w < stride.w, value_error, op, "output_padding ",
+              pair(output_padding), " must be smaller than the stride ", pair(stride));
+  const index_t out_channels = weight.size(1) * groups;
+  if (bias.defined()) {
+    KEXUE_CHECK(bias.rank() == 1 && bias.size(0) == out_channels, shape_error, op, "expected bias [", out_channels,
+                "], got ", format_shape(bias.shape()));
+  }
+  const index_t oh =
+      (x.size(2) - 1) * stride.h - 2 * padding.h + dilation.h * (weight.size(2) - 1) + output_padding.h + 1;
+  const index_t ow =
+      (x.size(3) - 1) * stride.w - 2 * padding.w + dilation.w * (weight.size(3) - 1) + output_padding.w + 1;
+  KEXUE_CHECK(oh >= 1 && ow >= 1 && x.size(2) >= 1 && x.size(3) >= 1, shape_error, op, "output size ",
+              pair(conv_size2d(oh, ow)), " is below 1 (input ", format_shape(x_shown), ", weight ",
+              format_shape(w_shown), ", padding ", pair(padding), ")");
+  conv_params p{stride.h, stride.w, padding.h, padding.h, padding.w, padding.w, dilation.h, dilation.w, groups};
+  auto y = conv_input_grad_op(x, weight, shape{x.size(0), out_channels, oh, ow}, p);
+  if (bias.defined()) y = add(y, reshape(bias, {1, out_channels, 1, 1}));
+  return y;
+}
+
+}  // namespace detail
+
 template <class T>
 tensor<T> conv_transpose2d(const tensor<T>& x, const tensor<T>& weight, const tensor<T>& bias, conv_size2d stride,
                            conv_size2d padding, conv_size2d output_padding, index_t groups, conv_size2d dilation) {
@@ -547,40 +585,22 @@ tensor<T> conv_transpose2d(const tensor<T>& x, const tensor<T>& weight, const te
   KEXUE_CHECK(weight.rank() == 4, shape_error, op,
               "expected weight [in_channels, out_channels / groups, kernel_h, kernel_w], got ",
               format_shape(weight.shape()));
-  KEXUE_CHECK(weight.size(0) == x.size(1), shape_error, op, "weight ", format_shape(weight.shape()), " expects ",
-              weight.size(0), " input channels, got input ", format_shape(x.shape()));
-  KEXUE_CHECK(x.size(1) % groups == 0, shape_error, op, "groups ", groups, " must divide the input channels (input ",
-              format_shape(x.shape()), ")");
-  KEXUE_CHECK(output_padding.h < stride.h && output_padding.w < stride.w, value_error, op, "output_padding (",
-              output_padding.h, ", ", output_padding.w, ") must be smaller than the stride (", stride.h, ", ", stride.w,
-              ")");
-  const index_t out_channels = weight.size(1) * groups;
-  if (bias.defined()) {
-    KEXUE_CHECK(bias.rank() == 1 && bias.size(0) == out_channels, shape_error, op, "expected bias [", out_channels,
-                "], got ", format_shape(bias.shape()));
-  }
-  const index_t oh =
-      (x.size(2) - 1) * stride.h - 2 * padding.h + dilation.h * (weight.size(2) - 1) + output_padding.h + 1;
-  const index_t ow =
-      (x.size(3) - 1) * stride.w - 2 * padding.w + dilation.w * (weight.size(3) - 1) + output_padding.w + 1;
-  KEXUE_CHECK(oh >= 1 && ow >= 1 && x.size(2) >= 1 && x.size(3) >= 1, shape_error, op, "output size (", oh, ", ", ow,
-              ") is below 1 (input ", format_shape(x.shape()), ", weight ", format_shape(weight.shape()), ", padding (",
-              padding.h, ", ", padding.w, "))");
-  detail::conv_params p{stride.h, stride.w, padding.h, padding.h, padding.w, padding.w, dilation.h, dilation.w, groups};
-  auto y = detail::conv_input_grad_op(x, weight, shape{x.size(0), out_channels, oh, ow}, p);
-  if (bias.defined()) y = add(y, reshape(bias, {1, out_channels, 1, 1}));
-  return y;
+  return detail::conv_transpose_checked(op, x, weight, bias, stride, padding, output_padding, groups, dilation,
+                                        x.shape(), weight.shape());
 }
 
 template <class T>
 tensor<T> conv_transpose1d(const tensor<T>& x, const tensor<T>& weight, const tensor<T>& bias, index_t stride,
                            index_t padding, index_t output_padding, index_t groups, index_t dilation) {
-  KEXUE_CHECK(x.rank() == 3, shape_error, "conv_transpose1d", "expected input [batch, channels, length], got ",
+  const char* op = "conv_transpose1d";
+  detail::conv_check_hyper(op, stride, stride, dilation, dilation, groups, padding, output_padding, 0, 0);
+  KEXUE_CHECK(x.rank() == 3, shape_error, op, "expected input [batch, channels, length], got ",
               format_shape(x.shape()));
-  KEXUE_CHECK(weight.rank() == 3, shape_error, "conv_transpose1d",
-              "expected weight [in_channels, out_channels / groups, kernel], got ", format_shape(weight.shape()));
-  auto y = conv_transpose2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, conv_size2d(1, stride),
-                            conv_size2d(0, padding), conv_size2d(0, output_padding), groups, conv_size2d(1, dilation));
+  KEXUE_CHECK(weight.rank() == 3, shape_error, op, "expected weight [in_channels, out_channels / groups, kernel], got ",
+              format_shape(weight.shape()));
+  auto y = detail::conv_transpose_checked(op, unsqueeze(x, 2), unsqueeze(weight, 2), bias, conv_size2d(1, stride),
+                                          conv_size2d(0, padding), conv_size2d(0, output_padding), groups,
+                                          conv_size2d(1, dilation), x.shape(), weight.shape());
   return squeeze(y, 2);
 }
 
