@@ -57,6 +57,17 @@ TEST_SUITE("loss.focal") {
                  {0.5 * std::log(2.0), 0, std::log1p(std::exp(0.1))}, 1e-5);
   }
 
+  TEST_CASE("the multi-class margin-truncated loss stops at p_t > m") {
+    // logits [0, ln 3]: p = [1/4, 3/4]; t = 1: p_t = 0.75 > 0.6: 0; t = 0: p_t = 0.25: −ln(1/4) = ln 4; ignored: 0
+    kx::tensor<double> x = {{0, std::log(3.0)}, {0, std::log(3.0)}, {0, std::log(3.0)}};
+    kx::tensor<index_t> t = {1, 0, -100};
+    check_values(kl::margin_truncated_cross_entropy(x, t, kl::margin_truncated_options().reduction(none)), {3},
+                 {0, std::log(4.0), 0});
+    check_values(kl::margin_truncated_cross_entropy(x, t), {}, {std::log(4.0) / 2});
+    check_values(kl::margin_truncated_cross_entropy(x, t, kl::margin_truncated_options().margin(0.8)), {},
+                 {(std::log(4.0 / 3) + std::log(4.0)) / 2});
+  }
+
   TEST_CASE("the truncation weight carries no gradient, and truncated examples get none") {
     kx::tensor<double> x = {std::log(3.0), 0.0};
     x.requires_grad(true);

@@ -80,7 +80,11 @@ TEST_SUITE("loss.focal") {
     auto soft = [t, keep](const V& v) {
       return kl::softened_cross_entropy(v[0], t, kl::softened_options().k(1.5), {v[1], keep});
     };
-    for (const auto& fn : {kx::testing::double_fn(focal), kx::testing::double_fn(soft)}) {
+    auto trunc = [t, keep](const V& v) {
+      return kl::margin_truncated_cross_entropy(v[0], t, kl::margin_truncated_options().margin(0.9), {v[1], keep});
+    };
+    for (const auto& fn :
+         {kx::testing::double_fn(focal), kx::testing::double_fn(soft), kx::testing::double_fn(trunc)}) {
       check_gradients(fn, {x, w});
       check_second_order(fn, {x, w});
     }

@@ -175,6 +175,19 @@ index_target<T> prepare_index_target(const tensor<index_t>& target, index_t clas
   return out;
 }
 
+/// The shared front of every class-index loss: checks target against logits [..., C] (named `what`), the
+/// class-weight count and the mask shape, then prepare_index_target.
+template <class T>
+index_target<T> prepare_index_loss(const tensor<T>& logits, const tensor<index_t>& target, index_t ignore_index,
+                                   const std::vector<double>& class_weight, const weighting<T>& weights,
+                                   const char* what, const char* op) {
+  check_index_target_shape(logits.shape(), target.shape(), op, what);
+  const index_t classes = logits.shape()[logits.rank() - 1];
+  check_class_weight(class_weight, classes, op);
+  check_mask_shape(weights.mask, target.shape(), op);
+  return prepare_index_target<T>(target, classes, ignore_index, class_weight, weights.mask, op);
+}
+
 /// −logp[i, t_i] as [...] (logp [..., C], safe [..., 1]).
 template <class T>
 tensor<T> picked_nll(const tensor<T>& logp, const tensor<index_t>& safe) {
@@ -224,12 +237,8 @@ template <class T>
 tensor<T> nll_loss(const tensor<T>& log_probs, const tensor<index_t>& target, const nll_options& options,
                    const weighting_arg<T>& weights) {
   const char* op = "nll_loss";
-  detail::check_index_target_shape(log_probs.shape(), target.shape(), op, "log_probs");
-  const index_t classes = log_probs.shape()[log_probs.rank() - 1];
-  detail::check_class_weight(options.weight(), classes, op);
-  detail::check_mask_shape(weights.mask, target.shape(), op);
   const auto it =
-      detail::prepare_index_target<T>(target, classes, options.ignore_index(), options.weight(), weights.mask, op);
+      detail::prepare_index_loss(log_probs, target, options.ignore_index(), options.weight(), weights, "log_probs", op);
   tensor<T> terms = detail::picked_nll(log_probs, it.safe);
   if (it.weight.defined()) terms = mul(terms, it.weight);
   return detail::reduce_index_loss(terms, it, options.reduction(), weights, op);
@@ -239,13 +248,10 @@ template <class T>
 tensor<T> cross_entropy(const tensor<T>& logits, const tensor<index_t>& target, const cross_entropy_options& options,
                         const weighting_arg<T>& weights) {
   const char* op = "cross_entropy";
-  detail::check_index_target_shape(logits.shape(), target.shape(), op, "logits");
+  const auto it =
+      detail::prepare_index_loss(logits, target, options.ignore_index(), options.weight(), weights, "logits", op);
   detail::check_label_smoothing(options.label_smoothing(), op);
   const index_t classes = logits.shape()[logits.rank() - 1];
-  detail::check_class_weight(options.weight(), classes, op);
-  detail::check_mask_shape(weights.mask, target.shape(), op);
-  const auto it =
-      detail::prepare_index_target<T>(target, classes, options.ignore_index(), options.weight(), weights.mask, op);
   // the fused per-row kernel of ops/cross_entropy.hpp on [N, C] rows (labels already checked above)
   const index_t rows = target.numel();
   const tensor<T> terms =

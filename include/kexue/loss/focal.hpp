@@ -56,6 +56,8 @@ struct margin_truncated_options {
   KEXUE_LOSS_ARG(double, margin, 0.6);
   /// ε inside the logs of the probability-input variant: log(ŷ + ε), log(1 − ŷ + ε). Default 1e-8 (A09).
   KEXUE_LOSS_ARG(double, eps, 1e-8);
+  /// Used by margin_truncated_cross_entropy only. Default −100.
+  KEXUE_LOSS_ARG(index_t, ignore_index, -100);
   /// Default mean.
   KEXUE_LOSS_ARG(::kexue::loss::reduction, reduction, ::kexue::loss::reduction::mean);
 };
@@ -125,6 +127,15 @@ tensor<T> margin_truncated_bce(const tensor<T>& probs, const tensor<T>& target,
 /// "hard_truncated_bce_with_logits".
 template <class T>
 tensor<T> hard_truncated_bce_with_logits(const tensor<T>& logits, const tensor<T>& target,
+                                         const margin_truncated_options& options = {},
+                                         const weighting_arg<T>& weights = {});
+
+/// A09's multi-class form −Σ_y λ·y·log ŷ with one-hot y: per sample l_i = (1 − θ(p_t − m))·(−log p_t), p =
+/// softmax(logits), so a sample stops contributing once its target probability exceeds m (θ(0) = ½, constant
+/// weight). logits [..., C], target [...], ignore_index as cross_entropy. Errors as cross_entropy naming
+/// "margin_truncated_cross_entropy", and the margin error (m ∈ [0.5, 1]).
+template <class T>
+tensor<T> margin_truncated_cross_entropy(const tensor<T>& logits, const tensor<index_t>& target,
                                          const margin_truncated_options& options = {},
                                          const weighting_arg<T>& weights = {});
 
@@ -232,23 +243,30 @@ template <class T>
 tensor<T> softmax_focal_loss(const tensor<T>& logits, const tensor<index_t>& target,
                              const softmax_focal_options& options, const weighting_arg<T>& weights) {
   const char* op = "softmax_focal_loss";
-  detail::check_index_target_shape(logits.shape(), target.shape(), op, "logits");
   detail::check_gamma(options.gamma(), op);
-  const index_t classes = logits.shape()[logits.rank() - 1];
+  const index_t classes = logits.rank() > 0 ? logits.shape()[logits.rank() - 1] : 0;
   KEXUE_CHECK(options.alpha().empty() || static_cast<index_t>(options.alpha().size()) == classes, shape_error, op,
               "alpha has ", options.alpha().size(), " entries, expected one per class (", classes, ")");
-  detail::check_mask_shape(weights.mask, target.shape(), op);
-  const auto it =
-      detail::prepare_index_target<T>(target, classes, options.ignore_index(), options.alpha(), weights.mask, op);
+  auto it = detail::prepare_index_loss(logits, target, options.ignore_index(), options.alpha(), weights, "logits", op);
   const tensor<T> nll = detail::picked_nll(log_softmax(logits, logits.rank() - 1), it.safe);  // −logp_t
   const T gamma = static_cast<T>(options.gamma());
   tensor<T> l = gamma == T(0) ? nll : mul(pow(neg(expm1(neg(nll))), gamma), nll);
   if (it.weight.defined()) l = mul(l, it.weight);
-  if (weights.sample_weight.defined()) {
-    detail::check_weight_shape(weights.sample_weight.shape(), target.shape(), op);
-    l = mul(l, weights.sample_weight);
-  }
-  return detail::reduce_terms(l, options.reduction(), weights.sample_weight, it.keep);
+  it.weight = tensor<T>();  // α scales the terms but not the mean's denominator
+  return detail::reduce_index_loss(l, it, options.reduction(), weights, op);
+}
+
+template <class T>
+tensor<T> margin_truncated_cross_entropy(const tensor<T>& logits, const tensor<index_t>& target,
+                                         const margin_truncated_options& options, const weighting_arg<T>& weights) {
+  const char* op = "margin_truncated_cross_entropy";
+  detail::check_margin(options.margin(), op);
+  const auto it = detail::prepare_index_loss(logits, target, options.ignore_index(), {}, weights, "logits", op);
+  const tensor<T> nll = detail::picked_nll(log_softmax(logits, logits.rank() - 1), it.safe);  // −log p_t
+  auto lambda = tensor<T>::empty(nll.shape());  // 1 − θ(p_t − m), a constant
+  const T m = static_cast<T>(options.margin());
+  for (index_t i = 0; i < nll.numel(); ++i) lambda.data()[i] = T(1) - detail::heaviside(std::exp(-nll.data()[i]) - m);
+  return detail::reduce_index_loss(mul(lambda, nll), it, options.reduction(), weights, op);
 }
 
 template <class T>
@@ -296,21 +314,13 @@ template <class T>
 tensor<T> softened_cross_entropy(const tensor<T>& logits, const tensor<index_t>& target,
                                  const softened_options& options, const weighting_arg<T>& weights) {
   const char* op = "softened_cross_entropy";
-  detail::check_index_target_shape(logits.shape(), target.shape(), op, "logits");
   KEXUE_CHECK(options.k() > 0, value_error, op, "k must be positive (got ", options.k(), ")");
-  const index_t classes = logits.shape()[logits.rank() - 1];
-  detail::check_mask_shape(weights.mask, target.shape(), op);
-  const auto it = detail::prepare_index_target<T>(target, classes, options.ignore_index(), {}, weights.mask, op);
+  const auto it = detail::prepare_index_loss(logits, target, options.ignore_index(), {}, weights, "logits", op);
   const int last = logits.rank() - 1;
   const tensor<T> nll = detail::picked_nll(log_softmax(logits, last), it.safe);
   const tensor<T> w =
       squeeze(gather(softmax(mul_scalar(logits, -static_cast<T>(options.k())), last), last, it.safe), last);
-  tensor<T> l = mul(w, nll);
-  if (weights.sample_weight.defined()) {
-    detail::check_weight_shape(weights.sample_weight.shape(), target.shape(), op);
-    l = mul(l, weights.sample_weight);
-  }
-  return detail::reduce_terms(l, options.reduction(), weights.sample_weight, it.keep);
+  return detail::reduce_index_loss(mul(w, nll), it, options.reduction(), weights, op);
 }
 
 template <class T>

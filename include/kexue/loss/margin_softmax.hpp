@@ -82,12 +82,9 @@ namespace detail {
 template <class T>
 tensor<index_t> margin_target(const tensor<T>& cosines, const tensor<index_t>& target, index_t ignore_index,
                               const weighting<T>& weights, double s, const char* op) {
-  check_index_target_shape(cosines.shape(), target.shape(), op, "cosines");
   KEXUE_CHECK(s > 0, value_error, op, "s must be positive (got ", s, ")");
   if (weights.sample_weight.defined()) check_weight_shape(weights.sample_weight.shape(), target.shape(), op);
-  check_mask_shape(weights.mask, target.shape(), op);
-  const index_t classes = cosines.shape()[cosines.rank() - 1];
-  return prepare_index_target<T>(target, classes, ignore_index, {}, tensor<bool>(), op).safe;
+  return prepare_index_loss(cosines, target, ignore_index, {}, weights, "cosines", op).safe;
 }
 
 /// cross_entropy(s · (cos + delta at the target column)).
