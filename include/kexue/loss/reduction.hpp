@@ -2,6 +2,8 @@
 // Loss reduction (mean, sum, none) with optional sample weights and masks, and the options pattern every loss uses.
 #pragma once
 
+#include <utility>  // std::move
+
 #include <kexue/core/error.hpp>
 #include <kexue/core/shape.hpp>
 #include <kexue/core/tensor.hpp>
@@ -16,12 +18,17 @@
 //   tensor<T> <name>(inputs..., const <name>_options& options = {}, const weighting_arg<T>& weights = {});
 //
 // * `<name>_options` (not a template) holds the hyper-parameters, each with a documented default and a chained
-//   setter, and always `reduction` (default mean): `loss::focal_options().gamma(2).reduction(reduction::sum)`.
-//   Scalar hyper-parameters are double and converted to T.
+//   setter (declared with KEXUE_LOSS_ARG below), and always `reduction` (default mean):
+//   `loss::sigmoid_focal_options().gamma(2).reduction(loss::reduction::sum)`. Scalar hyper-parameters are double
+//   and converted to T; per-class constants (class weights, pos_weight, α) are std::vector<double>.
 // * `weighting<T>` holds the per-batch tensors, both optional: `sample_weight` (broadcastable to the loss's
-//   per-sample shape, e.g. [B] or [B, 1] for per-sample losses of shape [B, T]) and `mask` (tensor<bool> of
-//   exactly the per-sample shape; false = excluded). It converts implicitly from either tensor, so
-//   `loss::bce_with_logits(x, y, {}, w)`, `loss::cross_entropy(x, t, {}, keep)` and `{w, keep}` all work.
+//   per-sample shape by NumPy's right-aligned rules, e.g. [B, 1] per sequence for per-token losses of shape
+//   [B, T]) and `mask` (tensor<bool> of exactly the per-sample shape; false = excluded). It converts implicitly
+//   from either tensor, so `loss::binary_cross_entropy_with_logits(x, y, {}, w)`,
+//   `loss::cross_entropy(x, t, {}, keep)` and `..., {}, {w, keep})` all work (`weighting_arg<T>` keeps T from
+//   being deduced from that argument).
+// * mean is the weighted average Σ w·l / Σ w over the kept samples (PyTorch's convention for class weights),
+//   0 when nothing is kept; see reduce().
 // * The loss computes a per-sample tensor (shape documented per loss, usually the target's shape) and hands
 //   it to `loss::reduce` below, so reduction, weights and masks mean the same thing for every loss.
 //   Batch-level losses that are not a sum over samples (soft macro-F1) document what they accept instead.
