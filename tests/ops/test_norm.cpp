@@ -101,6 +101,25 @@ TEST_SUITE("ops.norm") {
     check_second_order(rms, {x, w4});
   }
 
+  TEST_CASE("results are the same bit for bit on 1 and 2 threads") {
+    // [300, 256]: 64 rows a chunk, 5 chunks of partial weight and bias sums split over the threads.
+    const auto x = values<float>({300, 256}).requires_grad(true);
+    const auto w = values<float>({256}, 3).requires_grad(true);
+    const auto b = values<float>({256}, 4).requires_grad(true);
+    const auto up = values<float>({300, 256}, 5);
+    const int before = kexue::get_num_threads();
+    std::vector<std::vector<tensor<float>>> runs;
+    for (int threads : {1, 2}) {
+      kexue::set_num_threads(threads);
+      const auto y = kexue::layer_norm(x, {256}, w, b);
+      auto g = kexue::grad({kexue::sum(kexue::mul(y, up))}, {x, w, b});
+      g.push_back(y.detach());
+      runs.push_back(g);
+    }
+    kexue::set_num_threads(before);
+    for (std::size_t i = 0; i < runs[0].size(); ++i) check_close(runs[0][i], runs[1][i], 0, 0);
+  }
+
   TEST_CASE("bad shapes and eps are reported") {
     const auto x = kexue::zeros<float>({4, 6});
     CHECK_THROWS_WITH_AS(kexue::layer_norm(x, {8}),

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <kexue/autograd/backward.hpp>
 #include <kexue/ops/norm.hpp>
 
 #include "support/tensor_checks.hpp"
@@ -80,6 +81,25 @@ TEST_SUITE("ops.norm") {
     check_second_order(train, {x, w, b});
     check_gradients(eval, {x, w, b});
     check_second_order(eval, {x, w, b});
+  }
+
+  TEST_CASE("the fused backward equals the composed one in training and evaluation") {
+    const auto x = kexue::rand<double>({3, 4, 5}, 1).requires_grad(true);
+    const auto w = kexue::rand<double>({4}, 2).requires_grad(true);
+    const auto b = kexue::rand<double>({4}, 3).requires_grad(true);
+    const auto up = kexue::rand<double>({3, 4, 5}, 4);
+    const tensor<double> rm = {0.5, -0.2, 0.1, 0}, rv = {1.5, 0.7, 2, 1};
+    for (bool training : {true, false}) {
+      CAPTURE(training);
+      std::vector<tensors> grads;
+      for (bool create : {false, true}) {
+        const auto y = kexue::batch_norm(x, training ? tensor<double>() : rm, training ? tensor<double>() : rv, w, b,
+                                         training, 0.1, 1e-3);
+        grads.push_back(
+            kexue::grad({kexue::sum(kexue::mul(y, up))}, {x, w, b}, kexue::grad_options().create_graph(create)));
+      }
+      for (int i = 0; i < 3; ++i) kexue::testing::check_close(grads[0][i], grads[1][i], 1e-12, 1e-12);
+    }
   }
 
   TEST_CASE("batch_norm's errors name the shapes") {

@@ -83,6 +83,23 @@ TEST_SUITE("ops.softmax") {
     }
   }
 
+  TEST_CASE("non-last axes give the same values on 1 and 2 threads") {
+    // [64, 40, 33]: 33 lanes of 64 (two blocks of 16 and one of 1) per outer index, 40 outer indices.
+    const auto x = logits<float>({64, 40, 33});
+    const auto g = logits<float>({64, 40, 33}, 9);
+    const int before = kexue::get_num_threads();
+    std::vector<tensor<float>> runs;
+    for (int threads : {1, 2}) {
+      kexue::set_num_threads(threads);
+      const auto y = kexue::softmax(x, 1);
+      runs.push_back(y);
+      runs.push_back(kexue::softmax_backward(y, g, 1));
+      runs.push_back(kexue::log_softmax_backward(kexue::log_softmax(x, 0), g, 0));
+    }
+    kexue::set_num_threads(before);
+    for (std::size_t i = 0; i < 3; ++i) check_close(runs[i], runs[i + 3], 0, 0);
+  }
+
   TEST_CASE("softmax over 0-sized leading axes and masks with 0-sized groups is empty") {
     CHECK(kexue::softmax(kexue::zeros<float>({0, 4}), kexue::full<bool>({0, 4}, true)).shape() == shape{0, 4});
     CHECK(kexue::log_softmax(kexue::zeros<float>({2, 0, 4}), kexue::zeros<float>({2, 1, 4})).shape() == shape{2, 0, 4});

@@ -8,6 +8,7 @@
 #include <optional>   // momentum (none = cumulative average)
 #include <sstream>    // numbers in descriptions
 #include <string>
+#include <utility>  // std::move
 #include <vector>
 
 #include <kexue/core/creation.hpp>

@@ -2,7 +2,7 @@
 // Normalisation ops: fused layer_norm and rms_norm over trailing axes, batch_norm (training and evaluation).
 #pragma once
 
-#include <algorithm>  // std::max, std::min
+#include <algorithm>  // std::max, std::min, std::copy
 #include <cmath>      // std::sqrt
 #include <string>     // messages
 #include <utility>    // std::move
@@ -61,9 +61,12 @@ tensor<T> rms_norm(const tensor<T>& x, const shape& normalized_shape, const tens
 /// running statistics (when defined, shape [C]) are updated in place, without gradient, with momentum m:
 ///     running_mean ← (1 − m)·running_mean + m·μ,  running_var ← (1 − m)·running_var + m·σ²·n/(n − 1)
 /// (the unbiased variance, n = N·L·H·W values per channel), as PyTorch (m = 0.1 by default).
-/// training = false: μ and σ² are running_mean and running_var (required). weight, bias optional ([C]).
-/// Gradients (composed of differentiable ops, so second order works): through μ and σ² in training; in
-/// evaluation the running statistics are constants. The running statistics never get a gradient.
+/// training = false: μ and σ² are running_mean and running_var (required; their values at the call are used).
+/// weight, bias optional ([C]). Fused: one sweep per channel for μ and σ², one for y; channels and blocks split
+/// over threads. Gradients (fused; x̂ = (x − μ)/√(σ² + ε), ĝ = g·weight, means over the N·L·H·W values of a
+/// channel): dx = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))/√(σ² + ε) in training, ĝ/√(σ² + ε) in evaluation (the running
+/// statistics are constants); dweight = Σ g·x̂, dbias = Σ g. Second order through the same formulas written with
+/// differentiable ops. The running statistics never get a gradient.
 /// @throws shape_error "batch_norm: expected input [N, C, ...], got [4]", "batch_norm: running_mean shape [3]
 ///         differs from [C] = [4]" (likewise running_var, weight, bias); value_error "batch_norm: expected more
 ///         than 1 value per channel when training, got input [1, 4]", "batch_norm: running_mean and running_var
@@ -290,12 +293,87 @@ tensor<T> rms_norm(const tensor<T>& x, const shape& normalized_shape, const tens
   return detail::fused_norm<false>("rms_norm", x, normalized_shape, weight, tensor<T>(), eps);
 }
 
+namespace detail {
+
+/// Per-channel statistics of x viewed as [N, C, S]: mean and biased variance over the N·S values of each
+/// channel (shifted by the channel's first value, one Eigen sweep per contiguous block), channels over threads.
+template <class T>
+void channel_moments(const T* x, index_t n, index_t c, index_t s, T* mean, T* var) {
+  parallel_for(0, c, std::max<index_t>(1, index_t(1 << 15) / std::max<index_t>(n * s, 1)), [&](index_t c0, index_t c1) {
+    for (index_t ch = c0; ch < c1; ++ch) {
+      const T k = x[ch * s];
+      T s1 = T(0), s2 = T(0);
+      for (index_t i = 0; i < n; ++i) {
+        T a, b;
+        row_shifted_sums(x + (i * c + ch) * s, s, k, a, b);
+        s1 += a;
+        s2 += b;
+      }
+      const T inv = T(1) / static_cast<T>(n * s), d = s1 * inv;
+      mean[ch] = k + d;
+      var[ch] = std::max(T(0), s2 * inv - d * d);
+    }
+  });
+}
+
+/// y = x·a_c + b_c over x [N, C, S] (a, b per channel).
+template <class T>
+void channel_affine(const T* x, T* y, index_t n, index_t c, index_t s, const T* a, const T* b) {
+  using out_map = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+  parallel_for(0, n * c, std::max<index_t>(1, index_t(1 << 15) / std::max<index_t>(s, 1)), [&](index_t r0, index_t r1) {
+    for (index_t r = r0; r < r1; ++r) out_map(y + r * s, s) = row_map<T>(x + r * s, s) * a[r % c] + b[r % c];
+  });
+}
+
+/// The fused backward of batch_norm over x [N, C, S] with per-channel mean m and r = 1/√(σ² + ε): per channel
+/// s1 = Σ g and s2 = Σ g·(x − m), then dx = r·w·(g − s1/M − (x − m)·r²·s2/M) in training (M = N·S values) or
+/// dx = r·w·g in evaluation; dweight = r·s2, dbias = s1. Null outputs are skipped.
+template <class T>
+void batch_norm_backward(const T* x, const T* g, const T* w, const T* m, const T* r, T* dx, T* dw, T* db, index_t n,
+                         index_t c, index_t s, bool training) {
+  std::vector<T> s1(static_cast<std::size_t>(c)), s2(static_cast<std::size_t>(c));
+  parallel_for(0, c, std::max<index_t>(1, index_t(1 << 15) / std::max<index_t>(n * s, 1)), [&](index_t c0, index_t c1) {
+    for (index_t ch = c0; ch < c1; ++ch) {
+      T a = T(0), b = T(0);
+      for (index_t i = 0; i < n; ++i) {
+        const row_map<T> gv(g + (i * c + ch) * s, s), xv(x + (i * c + ch) * s, s);
+        a += gv.sum();
+        b += (gv * (xv - m[ch])).sum();
+      }
+      s1[ch] = a;
+      s2[ch] = b;
+    }
+  });
+  for (index_t ch = 0; ch < c; ++ch) {
+    if (dw != nullptr) dw[ch] = r[ch] * s2[ch];
+    if (db != nullptr) db[ch] = s1[ch];
+  }
+  if (dx == nullptr) return;
+  using out_map = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+  const T inv = T(1) / static_cast<T>(std::max<index_t>(n * s, 1));
+  parallel_for(0, n * c, std::max<index_t>(1, index_t(1 << 15) / std::max<index_t>(s, 1)), [&](index_t r0, index_t r1) {
+    for (index_t row = r0; row < r1; ++row) {
+      const index_t ch = row % c;
+      const T f = r[ch] * (w != nullptr ? w[ch] : T(1));
+      const row_map<T> gv(g + row * s, s), xv(x + row * s, s);
+      out_map d(dx + row * s, s);
+      if (training) {
+        d = f * (gv - s1[ch] * inv - (xv - m[ch]) * (r[ch] * r[ch] * s2[ch] * inv));
+      } else {
+        d = f * gv;
+      }
+    }
+  });
+}
+
+}  // namespace detail
+
 template <class T>
 tensor<T> batch_norm(const tensor<T>& x, const tensor<T>& running_mean, const tensor<T>& running_var,
                      const tensor<T>& weight, const tensor<T>& bias, bool training, T momentum, T eps) {
   const char* op = "batch_norm";
   KEXUE_CHECK(x.rank() >= 2, shape_error, op, "expected input [N, C, ...], got ", format_shape(x.shape()));
-  const index_t c = x.size(1);
+  const index_t c = x.size(1), n = x.size(0), s = c > 0 && n > 0 ? x.numel() / (n * c) : 0;
   const shape cs{c};
   const auto check_channel = [&](const tensor<T>& t, const char* name) {
     KEXUE_CHECK(!t.defined() || t.shape() == cs, shape_error, op, name, " shape ", format_shape(t.shape()),
@@ -306,47 +384,76 @@ tensor<T> batch_norm(const tensor<T>& x, const tensor<T>& running_mean, const te
   check_channel(weight, "weight");
   check_channel(bias, "bias");
   KEXUE_CHECK(eps >= T(0), value_error, op, "eps must be non-negative, got ", eps);
-  // Statistics and parameters broadcast as [1, C, 1, ...].
-  std::vector<index_t> bs(static_cast<std::size_t>(x.rank()), 1);
-  bs[1] = c;
-  const shape bshape(bs);
-  axes_t ax{0};
-  for (int i = 2; i < x.rank(); ++i) ax.push_back(i);
-  tensor<T> mu, var;
+  auto mean = tensor<T>::empty(cs), rstd = tensor<T>::empty(cs);  // the statistics used, then 1/√(σ² + ε)
   if (training) {
-    const index_t count = c > 0 ? x.numel() / c : 0;
+    const index_t count = n * s;
     KEXUE_CHECK(count > 1, value_error, op, "expected more than 1 value per channel when training, got input ",
                 format_shape(x.shape()));
-    mu = mean(x, ax, true);                    // [1, C, 1, ...]
-    var = mean(square(sub(x, mu)), ax, true);  // biased
-    if (running_mean.defined() || running_var.defined()) {
-      no_grad_guard guard;
-      const T unbias = static_cast<T>(count) / static_cast<T>(count - 1);
-      const T* pm = mu.data();
-      const T* pv = var.data();
-      for (index_t i = 0; i < c; ++i) {
-        if (running_mean.defined()) {
-          T& r = running_mean.data()[i];
-          r = (T(1) - momentum) * r + momentum * pm[i];
-        }
-        if (running_var.defined()) {
-          T& r = running_var.data()[i];
-          r = (T(1) - momentum) * r + momentum * pv[i] * unbias;
-        }
-      }
-      if (running_mean.defined()) running_mean.bump_version();
-      if (running_var.defined()) running_var.bump_version();
+    detail::channel_moments(x.data(), n, c, s, mean.data(), rstd.data());
+    const T unbias = static_cast<T>(count) / static_cast<T>(count - 1);
+    for (index_t i = 0; i < c; ++i) {
+      if (running_mean.defined())
+        running_mean.data()[i] = (T(1) - momentum) * running_mean.data()[i] + momentum * mean.data()[i];
+      if (running_var.defined())
+        running_var.data()[i] = (T(1) - momentum) * running_var.data()[i] + momentum * rstd.data()[i] * unbias;
     }
+    if (running_mean.defined()) running_mean.bump_version();
+    if (running_var.defined()) running_var.bump_version();
   } else {
     KEXUE_CHECK(running_mean.defined() && running_var.defined(), value_error, op,
                 "running_mean and running_var are required in evaluation");
-    mu = reshape(running_mean.detach(), bshape);
-    var = reshape(running_var.detach(), bshape);
+    std::copy(running_mean.data(), running_mean.data() + c, mean.data());
+    std::copy(running_var.data(), running_var.data() + c, rstd.data());
   }
-  tensor<T> y = mul(sub(x, mu), rsqrt(add_scalar(var, eps)));
-  if (weight.defined()) y = mul(y, reshape(weight, bshape));
-  if (bias.defined()) y = add(y, reshape(bias, bshape));
-  return y;
+  // y = x·a + b per channel with a = r·w, b = bias − μ·a.
+  std::vector<T> a(static_cast<std::size_t>(c)), b(static_cast<std::size_t>(c));
+  for (index_t i = 0; i < c; ++i) {
+    rstd.data()[i] = T(1) / std::sqrt(rstd.data()[i] + eps);
+    a[i] = rstd.data()[i] * (weight.defined() ? weight.data()[i] : T(1));
+    b[i] = (bias.defined() ? bias.data()[i] : T(0)) - mean.data()[i] * a[i];
+  }
+  auto y = tensor<T>::empty(x.shape());
+  detail::channel_affine(x.data(), y.data(), n, c, s, a.data(), b.data());
+  return autograd::record<T>(op, std::move(y), {x, weight, bias}, [x, weight, bias, mean, rstd, training, eps](auto) {
+    return [x, weight, bias, mean, rstd, training, eps](const tensor<T>& g) {
+      const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad(),
+                 gb = bias.defined() && bias.requires_grad();
+      const index_t c = x.size(1), n = x.size(0), s = c > 0 && n > 0 ? x.numel() / (n * c) : 0;
+      tensor<T> dx, dw, db;
+      if (is_grad_enabled()) {
+        // Composed, for second order ([N, C, ...] throughout; statistics and parameters [1, C, 1, ...]).
+        std::vector<index_t> bs(static_cast<std::size_t>(x.rank()), 1);
+        bs[1] = c;
+        const shape bshape(bs);
+        axes_t ax{0};
+        for (int i = 2; i < x.rank(); ++i) ax.push_back(i);
+        tensor<T> xhat, r;
+        if (training) {
+          const tensor<T> xc = sub(x, kexue::mean(x, ax, true));
+          r = rsqrt(add_scalar(kexue::mean(square(xc), ax, true), eps));
+          xhat = mul(xc, r);
+        } else {
+          r = reshape(rstd, bshape);  // constants: the running statistics get no gradient
+          xhat = mul(sub(x, reshape(mean, bshape)), r);
+        }
+        if (gx) {
+          const tensor<T> u = weight.defined() ? mul(g, reshape(weight, bshape)) : g;
+          dx = training ? mul(r, sub(sub(u, kexue::mean(u, ax, true)), mul(xhat, kexue::mean(mul(u, xhat), ax, true))))
+                        : mul(u, r);
+        }
+        if (gw) dw = sum(mul(g, xhat), ax);
+        if (gb) db = sum(g, ax);
+        return std::vector<tensor<T>>{dx, dw, db};
+      }
+      if (gx) dx = tensor<T>::empty(x.shape());
+      if (gw) dw = tensor<T>::empty({c});
+      if (gb) db = tensor<T>::empty({c});
+      detail::batch_norm_backward(x.data(), g.data(), weight.defined() ? weight.data() : nullptr, mean.data(),
+                                  rstd.data(), gx ? dx.data() : nullptr, gw ? dw.data() : nullptr,
+                                  gb ? db.data() : nullptr, n, c, s, training);
+      return std::vector<tensor<T>>{dx, dw, db};
+    };
+  });
 }
 
 }  // namespace kexue
