@@ -112,7 +112,7 @@ TEST_SUITE("nn.recurrent") {
           "dropout=0)");
   }
 
-  TEST_CASE("gru's state_dict round trip reproduces the outputs") {
+  TEST_CASE("gru's state_dict round trip and clone reproduce the outputs") {
     kx::generator g1(1), g2(2);
     kx::nn::gru<double> a(kx::nn::gru_options(3, 4).bidirectional(true), g1);
     kx::nn::gru<double> b(kx::nn::gru_options(3, 4).bidirectional(true), g2);
@@ -120,6 +120,12 @@ TEST_SUITE("nn.recurrent") {
     b.load_state_dict(a.state_dict());
     kx::testing::check_close(b(x).output, a(x).output);
     kx::testing::check_close(b(x).h_n, a(x).h_n);
+    // clone(): same outputs, own storage.
+    auto c = a.clone_as();
+    REQUIRE(c->weight_ih.size() == 2);
+    kx::testing::check_close((*c)(x).output, a(x).output);
+    CHECK(c->weight_ih[1].data() != a.weight_ih[1].data());
+    CHECK(c->parameters().size() == 8);
   }
 
   TEST_CASE("gru with batch_first false takes and returns time-major tensors") {
