@@ -62,7 +62,23 @@ def dgcnn_case():
     return step
 
 
-CASES = {"mlp_step": mlp_case, "dgcnn_step": dgcnn_case}
+def transformer_case():
+    import torch
+    torch.manual_seed(3)
+    layer = torch.nn.TransformerEncoderLayer(256, 4, dim_feedforward=1024, dropout=0.0, batch_first=True)
+    opt = torch.optim.AdamW(layer.parameters(), lr=1e-3)
+    x = torch.randn(16, 128, 256)
+    target = torch.randn(16, 128, 256)
+
+    def step():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(layer(x), target)
+        loss.backward()
+        opt.step()
+    return step
+
+
+CASES = {"mlp_step": mlp_case, "dgcnn_step": dgcnn_case, "transformer_step": transformer_case}
 
 
 def time_torch(threads_list, repetitions, min_time):
