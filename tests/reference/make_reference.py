@@ -580,6 +580,26 @@ FAMILIES = [arithmetic, math, broadcast, reduce, matmul, activation, softmax, co
             cumsum, topk, permute, slice_, index, one_hot, join, repeat, normalize, embedding, linalg]
 
 
+def single_file_main(doc, script, name, make):
+    """The command line of a script writing one data file, tests/reference/data/<name>.txt: --check exits 1
+    when the committed file differs from what make() produces (a family or its text), otherwise it is written.
+    Shared by the make_reference_<family>.py scripts."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="compare with the file on disk instead of writing")
+    args = parser.parse_args()
+    made = make()
+    text = made if isinstance(made, str) else made.text()
+    path = os.path.join(DATA_DIR, name + ".txt")
+    if args.check:
+        old = open(path).read() if os.path.exists(path) else None
+        if old != text:
+            sys.exit(f"stale reference data (re-run tests/reference/{os.path.basename(script)}): {path}")
+        return
+    os.makedirs(DATA_DIR, exist_ok=True)
+    with open(path, "w", newline="\n") as out:
+        out.write(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with the files on disk instead of writing")

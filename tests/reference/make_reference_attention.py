@@ -12,7 +12,6 @@ are case inputs (so their gradients are written too), passed to PyTorch through 
 and torch.nn.utils.stateless.functional_call. Boolean masks follow PyTorch's MultiheadAttention convention:
 true = masked out.
 """
-import argparse
 import math
 import os
 import sys
@@ -145,18 +144,7 @@ def cases():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare with the file on disk instead of writing")
-    args = parser.parse_args()
-    fam = cases()
-    path = os.path.join(ref.DATA_DIR, fam.name + ".txt")
-    text = fam.text()
-    if args.check:
-        if not os.path.exists(path) or open(path).read() != text:
-            sys.exit(f"stale reference data (re-run {os.path.basename(__file__)}): {path}")
-    else:
-        with open(path, "w", newline="\n") as out:
-            out.write(text)
+    ref.single_file_main(__doc__, __file__, "attention", cases)
 
 
 if __name__ == "__main__":

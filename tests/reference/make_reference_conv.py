@@ -11,12 +11,11 @@ Same format, input generation (per-case generator seeded with crc32(case name), 
 case writer as tests/reference/make_reference.py, whose helpers are imported from beside this script.
 Read by tests/ops/test_conv_reference.cpp.
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_reference import DATA_DIR, family  # noqa: E402  (also sets float64 and one thread)
+from make_reference import DATA_DIR, family, single_file_main  # noqa: E402  (also sets float64 and one thread)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -88,19 +87,7 @@ def conv():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare with the file on disk instead of writing")
-    args = parser.parse_args()
-    fam = conv()
-    path = os.path.join(DATA_DIR, fam.name + ".txt")
-    text = fam.text()
-    if args.check:
-        old = open(path).read() if os.path.exists(path) else None
-        if old != text:
-            sys.exit(f"stale reference data (re-run {os.path.basename(__file__)}): {path}")
-        return
-    with open(path, "w", newline="\n") as out:
-        out.write(text)
+    single_file_main(__doc__, __file__, "conv", conv)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@
 
 Same format and conventions as tests/reference/make_reference.py (whose helpers it imports).
 """
-import argparse
 import os
 import sys
 
@@ -31,18 +30,7 @@ def linear():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare with the file on disk instead of writing")
-    args = parser.parse_args()
-    fam = linear()
-    path = os.path.join(ref.DATA_DIR, fam.name + ".txt")
-    text = fam.text()
-    if args.check:
-        if not os.path.exists(path) or open(path).read() != text:
-            sys.exit(f"stale reference data (re-run {os.path.basename(__file__)}): {path}")
-    else:
-        with open(path, "w", newline="\n") as out:
-            out.write(text)
+    ref.single_file_main(__doc__, __file__, "linear", linear)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ pos_weight are written as constant inputs (kexue takes them as options, so they 
 kexue puts the class axis last; PyTorch wants it at axis 1, so sequence cases permute before calling it.
 The C++ side is tests/loss/test_classification_reference.cpp.
 """
-import argparse
 import os
 import sys
 
@@ -138,23 +137,14 @@ def focal(f):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare with the file on disk instead of writing")
-    args = parser.parse_args()
-    f = new_family()
-    cross_entropy(f)
-    bce(f)
-    focal(f)
-    path = os.path.join(ref.DATA_DIR, NAME + ".txt")
-    text = f.text()
-    if args.check:
-        old = open(path).read() if os.path.exists(path) else None
-        if old != text:
-            sys.exit(f"stale reference data (re-run {os.path.basename(__file__)}): {path}")
-        return
-    os.makedirs(ref.DATA_DIR, exist_ok=True)
-    with open(path, "w", newline="\n") as out:
-        out.write(text)
+    def build():
+        f = new_family()
+        cross_entropy(f)
+        bce(f)
+        focal(f)
+        return f
+
+    ref.single_file_main(__doc__, __file__, NAME, build)
 
 
 if __name__ == "__main__":

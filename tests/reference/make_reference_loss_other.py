@@ -13,7 +13,6 @@ The file format, the per-case seeding (crc32 of the case name), float64 on one t
 tests/reference/make_reference.py, whose helpers are imported from beside this script. The C++ side is
 tests/loss/test_*_reference.cpp, reading the file with tests/reference/reference_data.hpp.
 """
-import argparse
 import os
 import sys
 
@@ -176,19 +175,7 @@ def build():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare with the file on disk instead of writing")
-    args = parser.parse_args()
-    os.makedirs(ref.DATA_DIR, exist_ok=True)
-    path = os.path.join(ref.DATA_DIR, NAME + ".txt")
-    text = build().text()
-    if args.check:
-        old = open(path).read() if os.path.exists(path) else None
-        if old != text:
-            sys.exit(f"stale reference data (re-run tests/reference/make_reference_loss_other.py): {path}")
-    else:
-        with open(path, "w", newline="\n") as out:
-            out.write(text)
+    ref.single_file_main(__doc__, __file__, NAME, build)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ second=False have no second-order data, so the C++ check takes the ops' fused fi
 others check the composed (create_graph) backward and second order. Batch norm cases return the updated running
 statistics as outputs out.running_mean / out.running_var (from clones: the inputs are written as they were).
 """
-import argparse
 import os
 import sys
 
@@ -85,18 +84,7 @@ def norm():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare with the file on disk instead of writing")
-    args = parser.parse_args()
-    fam = norm()
-    path = os.path.join(ref.DATA_DIR, fam.name + ".txt")
-    text = fam.text()
-    if args.check:
-        if not os.path.exists(path) or open(path).read() != text:
-            sys.exit(f"stale reference data (re-run {os.path.basename(__file__)}): {path}")
-    else:
-        with open(path, "w", newline="\n") as out:
-            out.write(text)
+    ref.single_file_main(__doc__, __file__, "norm", norm)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ Schedule cases write `<case>.lr` of shape [n]: the learning rate in effect for s
 param_groups[0]['lr'] before each scheduler.step()), and for reduce-on-plateau `<case>.metric` of shape [n],
 the metric passed to scheduler.step(metric) after epoch k; `<case>.lr[k+1]` is the lr after that call.
 """
-import argparse
 import os
 import sys
 import zlib
@@ -34,6 +33,9 @@ try:
     import torch
 except ImportError:  # pragma: no cover
     sys.exit("make_reference_optim.py needs PyTorch: run it with Debian's /usr/bin/python3 (package python3-torch)")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_reference import single_file_main  # noqa: E402  (the shared command line; also sets float64, one thread)
 
 DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "optim.txt")
 STEPS = 20
@@ -168,18 +170,7 @@ def build():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare with the file on disk instead of writing")
-    args = parser.parse_args()
-    text = build()
-    if args.check:
-        old = open(DATA_PATH).read() if os.path.exists(DATA_PATH) else None
-        if old != text:
-            sys.exit(f"stale reference data (re-run tests/reference/make_reference_optim.py): {DATA_PATH}")
-        return
-    os.makedirs(os.path.dirname(DATA_PATH), exist_ok=True)
-    with open(DATA_PATH, "w", newline="\n") as out:
-        out.write(text)
+    single_file_main(__doc__, __file__, "optim", build)
 
 
 if __name__ == "__main__":

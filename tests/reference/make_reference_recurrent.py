@@ -17,12 +17,11 @@ those of tests/reference/make_reference.py, whose helpers this script imports. T
     <case>.grad_out.<k>                   the upstream gradient of each output
     <case>.grad.<input or parameter>      d(sum_k <out_k, grad_out_k>)/d input
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_reference import DATA_DIR, format_tensor, inputs  # noqa: E402  (float64, one thread, deterministic)
+from make_reference import DATA_DIR, format_tensor, inputs, single_file_main  # noqa: E402  (float64, one thread, deterministic)
 
 import torch  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
@@ -95,18 +94,7 @@ def recurrent():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="compare with the file on disk instead of writing")
-    args = parser.parse_args()
-    path = os.path.join(DATA_DIR, "recurrent.txt")
-    text = recurrent()
-    if args.check:
-        old = open(path).read() if os.path.exists(path) else None
-        if old != text:
-            sys.exit(f"stale reference data (re-run tests/reference/make_reference_recurrent.py): {path}")
-        return
-    with open(path, "w", newline="\n") as out:
-        out.write(text)
+    single_file_main(__doc__, __file__, "recurrent", recurrent)
 
 
 if __name__ == "__main__":
