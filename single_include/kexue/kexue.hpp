@@ -7138,6 +7138,26 @@ tensor<T> record_activation(const char* name, const char* derivative_name, const
                          });
 }
 
+/// As record_activation, with f'(x) computed by `derivative` from the whole input tensor at once (a
+/// vectorised Eigen expression where the scalar loop would call a branchy std::exp per element).
+template <class T, class Derivative, class Second>
+tensor<T> record_activation_vectorised(const char* name, const char* derivative_name, const tensor<T>& x, tensor<T> out,
+                                       Derivative derivative, Second second) {
+  return record_unary<T>(name, x, std::move(out),
+                         [derivative_name, derivative, second](const tensor<T>& in, const tensor<T>&) {
+                           return record_unary<T>(derivative_name, in, derivative(in), second);
+                         });
+}
+
+/// σ(s·x) for every element, vectorised: 1 / (1 + e^(−s·x)); e^(−s·x) overflows to inf for very negative
+/// s·x, giving 0 (never NaN).
+template <class T>
+tensor<T> sigmoid_values(const tensor<T>& x, T s) {
+  auto out = tensor<T>::empty(x.shape());
+  as_array(out) = (T(1) + (as_array(x) * (-s)).exp()).inverse();
+  return out;
+}
+
 }  // namespace detail
 
 template <class T>
@@ -7263,9 +7283,15 @@ tensor<T> softplus(const tensor<T>& x, double beta, double threshold) {
   const T* __restrict px = x.data();
   T* __restrict po = out.data();
   for (index_t i = 0, n = x.numel(); i < n; ++i) po[i] = b * px[i] > th ? px[i] : po[i];
-  return detail::record_activation<T>(
+  return detail::record_activation_vectorised<T>(
       "softplus", "softplus_derivative", x, std::move(out),
-      [b, th](T v) { return b * v > th ? T(1) : detail::sigmoid_scalar(b * v); },
+      [b, th](const tensor<T>& in) {
+        tensor<T> d = detail::sigmoid_values(in, b);  // σ(βx), 1 above the threshold
+        const T* __restrict pi = in.data();
+        T* __restrict pd = d.data();
+        for (index_t i = 0, n = in.numel(); i < n; ++i) pd[i] = b * pi[i] > th ? T(1) : pd[i];
+        return d;
+      },
       [b](const tensor<T>&, const tensor<T>& d) {
         // f'' = β·σ(βx)(1 − σ(βx)) = β·d(1 − d); above the threshold d = 1 and this is 0.
         return mul_scalar(mul(d, detail::one_minus(d)), b);
@@ -7277,8 +7303,9 @@ tensor<T> log_sigmoid(const tensor<T>& x) {
   auto out = tensor<T>::empty(x.shape());
   const auto a = as_array(x);
   as_array(out) = a.min(T(0)) - (-a.abs()).exp().log1p();
-  return detail::record_activation<T>(
-      "log_sigmoid", "log_sigmoid_derivative", x, std::move(out), [](T v) { return detail::sigmoid_scalar(-v); },
+  return detail::record_activation_vectorised<T>(
+      "log_sigmoid", "log_sigmoid_derivative", x, std::move(out),
+      [](const tensor<T>& in) { return detail::sigmoid_values(in, T(-1)); },
       [](const tensor<T>&, const tensor<T>& d) {
         // f' = σ(−x) = d, f'' = −σ(x)σ(−x) = −d(1 − d)
         return neg(mul(d, detail::one_minus(d)));
