@@ -9,8 +9,8 @@
 
 #include "bench_machine.hpp"
 #include <Eigen/Core>
-#include <unsupported/Eigen/SpecialFunctions>  // Array::erf
 #include <benchmark/benchmark.h>
+#include <unsupported/Eigen/SpecialFunctions>  // Array::erf
 
 #include <kexue/kernels/vector_math.hpp>
 

@@ -26,7 +26,7 @@ using tensor = kx::tensor<float>;
 namespace {
 
 struct spirals {
-  tensor x;                  // [N, 2] points
+  tensor x;                   // [N, 2] points
   kx::tensor<kx::index_t> y;  // [N] class in {0, 1, 2}
 };
 
@@ -36,7 +36,7 @@ spirals make_spirals(kx::index_t per_class, kx::generator& gen) {
   spirals s{tensor::empty({n, 2}), kx::tensor<kx::index_t>::empty({n})};
   for (kx::index_t c = 0; c < 3; ++c) {
     for (kx::index_t i = 0; i < per_class; ++i) {
-      const double r = static_cast<double>(i) / per_class;  // radius 0..1
+      const double r = static_cast<double>(i) / per_class;         // radius 0..1
       const double t = 4.0 * r + 2.0944 * c + 0.2 * gen.normal();  // angle: 4 rad of turn, classes 120° apart
       const kx::index_t row = c * per_class + i;
       s.x(row, 0) = static_cast<float>(r * std::sin(t));

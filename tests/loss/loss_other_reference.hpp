@@ -31,8 +31,8 @@ inline const reference_file& loss_other_reference() {
 inline void check_loss_reference(const std::string& name, const std::vector<std::string>& inputs,
                                  const std::function<tensor<double>(const std::vector<tensor<double>>&)>& loss,
                                  double tol = 1e-10) {
-  check_case(loss_other_reference(), name, inputs, [&loss](const tensors& v) { return tensors{loss(v)}; }, {"out"},
-             tol);
+  check_case(
+      loss_other_reference(), name, inputs, [&loss](const tensors& v) { return tensors{loss(v)}; }, {"out"}, tol);
 }
 
 }  // namespace kexue::testing

@@ -4,8 +4,8 @@
 
 #include <array>    // state()
 #include <cmath>    // std::log, std::sqrt, std::cos, std::sin
-#include <cstring>  // std::memcpy of the cached normal
 #include <cstdint>  // std::uint64_t
+#include <cstring>  // std::memcpy of the cached normal
 
 #include <kexue/core/error.hpp>
 

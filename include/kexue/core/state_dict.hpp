@@ -2,7 +2,7 @@
 // kexue::state_dict: an insertion-ordered collection of named tensors (float, double, int64, bool).
 #pragma once
 
-#include <cstddef>        // std::size_t
+#include <cstddef>  // std::size_t
 #include <string>
 #include <unordered_map>  // name -> position
 #include <utility>        // std::pair, std::move
@@ -52,8 +52,7 @@ class state_dict {
   }
   void insert_any(const std::string& name, any_tensor value) {
     KEXUE_CHECK(!name.empty(), value_error, "state_dict::insert", "entry names must not be empty");
-    KEXUE_CHECK(index_.find(name) == index_.end(), value_error, "state_dict::insert", "duplicate entry '", name,
-                "'");
+    KEXUE_CHECK(index_.find(name) == index_.end(), value_error, "state_dict::insert", "duplicate entry '", name, "'");
     const bool defined = std::visit([](const auto& v) { return v.defined(); }, value);
     KEXUE_CHECK(defined, value_error, "state_dict::insert", "entry '", name, "' is an undefined tensor");
     index_.emplace(name, entries_.size());
