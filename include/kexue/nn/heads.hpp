@@ -107,11 +107,8 @@ class attention_pooling : public cloneable<attention_pooling<T>, T> {
     KEXUE_CHECK(h.rank() == 3 && h.size(2) == options_.dim(), shape_error, describe(), "expected input [B, T, ",
                 options_.dim(), "], got ", format_shape(h.shape()));
     detail::check_sequence_mask(describe(), h, mask);
-    tensor<T> hidden = score->forward(h);
-    hidden = options_.activation() == pooling_activation::tanh ? kexue::tanh(hidden) : kexue::swish(hidden);
-    const tensor<T> logits = squeeze(alpha->forward(hidden), -1);  // [B, T]
-    const tensor<T> weights = mask.defined() ? softmax(logits, mask, -1) : softmax(logits, -1);
-    return sum(mul(h, unsqueeze(weights, -1)), {1});  // [B, dim]
+    const tensor<T> weights = this->weights(h, mask);  // [B, T]
+    return sum(mul(h, unsqueeze(weights, -1)), {1});   // [B, dim]
   }
 
   /// The attention weights λ `[B, T]` of a call (for inspection).
