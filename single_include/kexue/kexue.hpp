@@ -545,8 +545,8 @@ inline allocator_stats allocator_statistics() noexcept {
 
 #include <array>    // state()
 #include <cmath>    // std::log, std::sqrt, std::cos, std::sin
-#include <cstring>  // std::memcpy of the cached normal
 #include <cstdint>  // std::uint64_t
+#include <cstring>  // std::memcpy of the cached normal
 
 // #include <kexue/core/error.hpp>
 
@@ -1519,7 +1519,7 @@ std::ostream& operator<<(std::ostream& os, const tensor<T>& t) {
 // SPDX-License-Identifier: MIT
 // kexue::state_dict: an insertion-ordered collection of named tensors (float, double, int64, bool).
 
-#include <cstddef>        // std::size_t
+#include <cstddef>  // std::size_t
 #include <string>
 #include <unordered_map>  // name -> position
 #include <utility>        // std::pair, std::move
@@ -1569,8 +1569,7 @@ class state_dict {
   }
   void insert_any(const std::string& name, any_tensor value) {
     KEXUE_CHECK(!name.empty(), value_error, "state_dict::insert", "entry names must not be empty");
-    KEXUE_CHECK(index_.find(name) == index_.end(), value_error, "state_dict::insert", "duplicate entry '", name,
-                "'");
+    KEXUE_CHECK(index_.find(name) == index_.end(), value_error, "state_dict::insert", "duplicate entry '", name, "'");
     const bool defined = std::visit([](const auto& v) { return v.defined(); }, value);
     KEXUE_CHECK(defined, value_error, "state_dict::insert", "entry '", name, "' is an undefined tensor");
     index_.emplace(name, entries_.size());
@@ -15058,11 +15057,8 @@ class attention_pooling : public cloneable<attention_pooling<T>, T> {
     KEXUE_CHECK(h.rank() == 3 && h.size(2) == options_.dim(), shape_error, describe(), "expected input [B, T, ",
                 options_.dim(), "], got ", format_shape(h.shape()));
     detail::check_sequence_mask(describe(), h, mask);
-    tensor<T> hidden = score->forward(h);
-    hidden = options_.activation() == pooling_activation::tanh ? kexue::tanh(hidden) : kexue::swish(hidden);
-    const tensor<T> logits = squeeze(alpha->forward(hidden), -1);  // [B, T]
-    const tensor<T> weights = mask.defined() ? softmax(logits, mask, -1) : softmax(logits, -1);
-    return sum(mul(h, unsqueeze(weights, -1)), {1});  // [B, dim]
+    const tensor<T> weights = this->weights(h, mask);  // [B, T]
+    return sum(mul(h, unsqueeze(weights, -1)), {1});   // [B, dim]
   }
 
   /// The attention weights λ `[B, T]` of a call (for inspection).
