@@ -113,6 +113,8 @@ def read_kexue_json(path):
         parts = entry["run_name"].split("/")
         name = parts[0][3:]
         args = dict(p.split(":") for p in parts[1:] if ":" in p)
+        if "causal" not in args or "threads" not in args:
+            continue  # BM_attention_pattern_forward has no PyTorch twin
         key = (name, int(args["causal"]), int(args["threads"]))
         factor = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[entry.get("time_unit", "ns")]
         value = entry["real_time" if key[2] > 1 else "cpu_time"] * factor
