@@ -61,6 +61,7 @@
 #include <kexue/ops/recurrent.hpp>
 #include <kexue/ops/cross_entropy.hpp>
 #include <kexue/ops/norm.hpp>
+#include <kexue/ops/gated.hpp>
 
 #include <kexue/nn/attention.hpp>
 #include <kexue/nn/dropout.hpp>

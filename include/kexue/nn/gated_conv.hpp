@@ -14,6 +14,8 @@
 #include <kexue/ops/activation.hpp>
 #include <kexue/ops/arithmetic.hpp>
 #include <kexue/ops/dropout.hpp>
+#include <kexue/ops/gated.hpp>
+#include <kexue/ops/join.hpp>
 #include <kexue/ops/reshape.hpp>
 #include <kexue/ops/slice.hpp>
 
@@ -180,22 +182,23 @@ class gated_conv1d : public cloneable<gated_conv1d<T>, T> {
     return mul(block(xm, conv->forward(xm)), m);
   }
 
-  /// The gate and the residual mix, from the input and the 2·out-channel convolution h.
-  tensor<T> block(const tensor<T>& x, const tensor<T>& h) const {
-    const index_t out = options_.out_channels();
-    auto value = narrow(h, 1, 0, out);
-    auto gate = narrow(h, 1, out, out);
-    if (this->is_training() && options_.gate_dropout() > 0) {
-      gate = kexue::dropout(gate, options_.gate_dropout(), true, noise_gen_);
+  /// The gate and the residual mix, from the input and the 2·out-channel convolution h, through the fused
+  /// ops/gated.hpp passes (one read of h and x, one write of y; the same in the backward).
+  tensor<T> block(const tensor<T>& x, tensor<T> h) const {
+    const bool noise = this->is_training() && options_.gate_noise() > 0;
+    const bool drop = this->is_training() && options_.gate_dropout() > 0;
+    if (noise || drop) {  // perturb the gate half of h, then gate as usual
+      const index_t out = options_.out_channels();
+      auto gate = narrow(h, 1, out, out);
+      if (drop) gate = kexue::dropout(gate, options_.gate_dropout(), true, noise_gen_);
+      if (noise) {
+        const T a = static_cast<T>(options_.gate_noise());
+        gate = mul(gate, rand<T>(gate.shape(), noise_gen_, T(1) - a, T(1) + a));
+      }
+      h = concat({narrow(h, 1, 0, out), gate}, 1);
     }
-    if (this->is_training() && options_.gate_noise() > 0) {
-      const T a = static_cast<T>(options_.gate_noise());
-      gate = mul(gate, rand<T>(gate.shape(), noise_gen_, T(1) - a, T(1) + a));
-    }
-    auto s = sigmoid(gate);
-    if (!options_.residual()) return mul(value, s);
-    auto skip = proj ? proj->forward(x) : x;
-    return add(skip, mul(sub(value, skip), s));  // X'(1 − s) + V s = X' + (V − X') s
+    if (!options_.residual()) return glu(h, 1);                // V s
+    return gated_residual(proj ? proj->forward(x) : x, h, 1);  // X'(1 − s) + V s
   }
 
   gated_conv1d_options options_;
