@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <kexue/autograd/backward.hpp>
 #include <kexue/ops/activation.hpp>
 
 #include "support/tensor_checks.hpp"
@@ -83,6 +84,14 @@ TEST_SUITE("ops.activation") {
     const auto y = kexue::relu(tensor<double>{NAN, -1});
     CHECK(std::isnan(y.data()[0]));
     CHECK(y.data()[1] == 0);
+  }
+
+  TEST_CASE("relu's backward zeroes the gradient where x <= 0, even an infinite one, as threshold_backward") {
+    const auto x = tensor<double>{-1, 0, 2}.requires_grad(true);
+    const auto y = kexue::relu(x);
+    const std::vector<tensor<double>> seed{tensor<double>{INFINITY, NAN, 3}};
+    const auto g = kexue::grad<double>({y}, {x}, kexue::grad_options(), seed);
+    check_values(g[0], {3}, {0, 0, 3});  // torch 1.13: relu(x).backward(tensor([inf, nan, 3])) gives [0, 0, 3]
   }
 
   TEST_CASE_TEMPLATE("gelu matches the erf form and the tanh approximation", T, float, double) {

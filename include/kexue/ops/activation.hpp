@@ -143,12 +143,26 @@ tensor<T> sigmoid_values(const tensor<T>& x, T s) {
 
 }  // namespace detail
 
+namespace detail {
+
+/// relu's backward in one pass, as PyTorch's threshold_backward: g where x > 0, else 0 (also for an infinite
+/// or NaN g). Recorded with respect to g only: x acts as a constant mask (relu'' = 0 away from the kink), so
+/// its own backward is the same masking of the incoming gradient.
+template <class T>
+tensor<T> relu_backward(const tensor<T>& g, const tensor<T>& x) {
+  auto out = map_binary<T>(g, x, "relu_backward", [](T gv, T v) { return v <= T(0) ? T(0) : gv; });
+  return autograd::record<T>("relu_backward", std::move(out), {g}, [x](auto) {
+    return [x](const tensor<T>& gg) { return std::vector<tensor<T>>{relu_backward(gg, x)}; };
+  });
+}
+
+}  // namespace detail
+
 template <class T>
 tensor<T> relu(const tensor<T>& x) {
   auto out = detail::map_unary<T>(x, [](T v) { return v <= T(0) ? T(0) : v; });
-  return detail::record_unary<T>("relu", x, std::move(out), [](const tensor<T>& in, const tensor<T>&) {
-    // A constant 0/1 mask: relu'' = 0 away from the kink.
-    return detail::map_unary<T>(in, [](T v) { return v <= T(0) ? T(0) : T(1); });
+  return autograd::record<T>("relu", std::move(out), {x}, [x](auto) {
+    return [x](const tensor<T>& g) { return std::vector<tensor<T>>{detail::relu_backward(g, x)}; };
   });
 }
 
