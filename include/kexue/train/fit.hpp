@@ -73,6 +73,8 @@ struct step_output {
   tensor<double> predictions, targets;
   /// Weight of this batch in the epoch means of the loss, metrics and extra values (0: the batch size).
   double count = 0;
+  /// Optional per-sample weights for the metrics, with the targets' shape (see metric_batch).
+  tensor<double> sample_weights;
   /// Extra scalars (a gradient norm, the parts of a loss), averaged over the epoch like the loss.
   logs values;
 
@@ -277,7 +279,7 @@ class epoch_meter {
   }
   template <class T>
   void add(const step_output<T>& out, double loss, double count) {
-    metric_batch b{out.predictions, out.targets, loss, count};
+    metric_batch b{out.predictions, out.targets, loss, count, out.sample_weights};
     loss_.update(b);
     for (auto& m : metrics_) m->update(b);
     for (const auto& [name, value] : out.values) {

@@ -7,7 +7,7 @@
 #include <cstdint>    // std::int64_t
 #include <memory>     // std::shared_ptr
 #include <string>
-#include <utility>  // std::pair
+#include <utility>  // std::move
 #include <vector>
 
 #include <kexue/core/error.hpp>
@@ -25,12 +25,16 @@ inline void check_accumulators(const std::string& metric, const std::vector<doub
 }  // namespace detail
 
 /// What a metric sees of one batch: the model's predictions and the targets (converted to double, cut from
-/// the graph), the batch's mean loss and its weight (number of samples, or of tokens for perplexity).
+/// the graph), the batch's mean loss and its weight (number of samples, or of tokens for perplexity), and
+/// optional per-sample weights (Keras' sample_weight; undefined: every sample weighs 1).
 struct metric_batch {
   tensor<double> predictions;
   tensor<double> targets;
   double loss = 0;
   double count = 0;
+  /// One non-negative, finite weight per sample, with the targets' shape; accuracy, binary_accuracy, the
+  /// confusion metrics and auc count each sample with its weight (a weight of 0 leaves it out).
+  tensor<double> sample_weights;
 };
 
 /// @brief Base of streaming metrics: update() once per batch, result() for everything since reset().
@@ -50,6 +54,17 @@ class metric {
     metric_batch b;
     b.predictions = as_double(predictions);
     b.targets = as_double(targets);
+    b.count = predictions.rank() > 0 ? static_cast<double>(predictions.size(0)) : 1.0;
+    do_update(b);
+  }
+  /// As above, each sample counted with its weight: sample_weights has the targets' shape, with non-negative
+  /// finite values (Keras' update_state(y_true, y_pred, sample_weight)).
+  template <class P, class Y, class W>
+  void update(const tensor<P>& predictions, const tensor<Y>& targets, const tensor<W>& sample_weights) {
+    metric_batch b;
+    b.predictions = as_double(predictions);
+    b.targets = as_double(targets);
+    b.sample_weights = as_double(sample_weights);
     b.count = predictions.rank() > 0 ? static_cast<double>(predictions.size(0)) : 1.0;
     do_update(b);
   }
@@ -207,38 +222,46 @@ inline confusion_metric macro_f1(index_t num_classes) {
 
 /// @brief Area under the ROC curve, exact, with ties counted as one half.
 ///
-/// predictions [B] (or [B, 1]) scores, targets of the same number of elements, each 0 or 1. Keeps every
-/// (score, target) pair; result() is the Mann–Whitney statistic from mid-ranks:
-/// AUC = (Σ rank(positives) − P(P+1)/2) / (P·N), i.e. the probability that a random positive scores above a
-/// random negative, a tie counting ½. Name "auc". Errors: a target other than 0 or 1 (value_error
-/// "auc: target 2 of sample 4 is not 0 or 1"), a NaN score (value_error), sizes differing (shape_error),
-/// result() without both classes (value_error "auc: needs positive and negative targets (got 3 positives,
-/// 0 negatives)").
+/// predictions [B] (or [B, 1]) scores, targets of the same number of elements, each 0 or 1, and optional
+/// sample weights. Keeps every (score, target, weight); result() is the Mann–Whitney statistic, the probability
+/// that a random positive scores above a random negative, a tie counting ½:
+/// AUC = Σ_{positive i} w_i·(Σ_{negative j, s_j < s_i} w_j + ½·Σ_{negative j, s_j = s_i} w_j) / (W₊·W₋), with
+/// W₊, W₋ the total weights of the positives and negatives (all weights 1: (Σ rank(positives) − P(P+1)/2)/(P·N)
+/// from mid-ranks; with weights, scikit-learn's roc_auc_score(sample_weight=w)). Name "auc". Errors: a target
+/// other than 0 or 1 (value_error "auc: target 2 of sample 4 is not 0 or 1"), a NaN score (value_error), sizes
+/// differing (shape_error), result() without both classes (value_error "auc: needs positive and negative targets
+/// (got 3 positives, 0 negatives)").
 class auc : public metric {
  public:
   std::string name() const override { return "auc"; }
   double result() const override;
-  void reset() override { pairs_.clear(); }
-  /// (score, target) pairs, flattened.
+  void reset() override { samples_.clear(); }
+  /// (score, target, weight) triples, flattened.
   std::vector<double> accumulators() const override {
     std::vector<double> out;
-    for (const auto& [score, positive] : pairs_) {
-      out.push_back(score);
-      out.push_back(positive ? 1.0 : 0.0);
+    for (const auto& s : samples_) {
+      out.push_back(s.score);
+      out.push_back(s.positive ? 1.0 : 0.0);
+      out.push_back(s.weight);
     }
     return out;
   }
   void set_accumulators(const std::vector<double>& v) override {
-    detail::check_accumulators("auc", v, v.size() - v.size() % 2);
-    pairs_.clear();
-    for (std::size_t i = 0; i < v.size(); i += 2) pairs_.emplace_back(v[i], v[i + 1] != 0);
+    detail::check_accumulators("auc", v, v.size() - v.size() % 3);
+    samples_.clear();
+    for (std::size_t i = 0; i < v.size(); i += 3) samples_.push_back({v[i], v[i + 1] != 0, v[i + 2]});
   }
 
  protected:
   void do_update(const metric_batch& batch) override;
 
  private:
-  std::vector<std::pair<double, bool>> pairs_;
+  struct sample {
+    double score;
+    bool positive;
+    double weight;
+  };
+  std::vector<sample> samples_;
 };
 
 /// @brief Perplexity exp(mean NLL), the mean weighted by each batch's count of tokens.
@@ -311,6 +334,20 @@ inline index_t class_target(const char* op, double y, index_t sample, index_t cl
   return static_cast<index_t>(y);
 }
 
+/// The per-sample weights of a batch, checked against its targets (shape, finite, non-negative): a pointer to
+/// them, or null when the batch has none (every sample weighs 1).
+inline const double* sample_weights(const char* op, const metric_batch& batch) {
+  const auto& w = batch.sample_weights;
+  if (!w.defined()) return nullptr;
+  KEXUE_CHECK(w.shape() == batch.targets.shape(), shape_error, op, "sample_weights ", format_shape(w.shape()),
+              " must have the targets' shape ", format_shape(batch.targets.shape()));
+  for (index_t i = 0; i < w.numel(); ++i) {
+    KEXUE_CHECK(std::isfinite(w.data()[i]) && w.data()[i] >= 0, value_error, op, "sample weight ", w.data()[i],
+                " of sample ", i, " is not a finite non-negative number");
+  }
+  return w.data();
+}
+
 /// Checks a 0/1 target.
 inline bool binary_target(const char* op, double y, index_t sample) {
   KEXUE_CHECK(y == 0 || y == 1, value_error, op, "target ", y, " of sample ", sample, " is not 0 or 1");
@@ -327,8 +364,10 @@ inline void accuracy::do_update(const metric_batch& batch) {
               "expected predictions [B, C] and targets [B] (got ", format_shape(p.shape()), " and ",
               format_shape(y.shape()), ")");
   const index_t rows = p.size(0), classes = p.size(1);
+  const double* w = detail::sample_weights(op.c_str(), batch);
   for (index_t i = 0; i < rows; ++i) {
     const index_t target = detail::class_target(op.c_str(), y.data()[i], i, classes);
+    const double weight = w ? w[i] : 1.0;
     const double* row = p.data() + i * classes;
     const double score = row[target];
     index_t higher = 0;
@@ -336,9 +375,9 @@ inline void accuracy::do_update(const metric_batch& batch) {
       KEXUE_CHECK(!std::isnan(row[c]), value_error, op, "NaN score in sample ", i);
       higher += (row[c] > score || (row[c] == score && c < target)) ? 1 : 0;
     }
-    correct_ += higher < k_ ? 1 : 0;
+    correct_ += higher < k_ ? weight : 0;
+    total_ += weight;
   }
-  total_ += static_cast<double>(rows);
 }
 
 inline double accuracy::result() const {
@@ -352,11 +391,13 @@ inline void binary_accuracy::do_update(const metric_batch& batch) {
   KEXUE_CHECK(p.shape() == y.shape(), shape_error, "binary_accuracy", "predictions ", format_shape(p.shape()),
               " and targets ", format_shape(y.shape()), " differ in shape");
   const index_t n = p.numel();
+  const double* w = detail::sample_weights("binary_accuracy", batch);
   for (index_t i = 0; i < n; ++i) {
     const bool target = detail::binary_target("binary_accuracy", y.data()[i], i);
-    correct_ += ((p.data()[i] >= threshold_) == target) ? 1 : 0;
+    const double weight = w ? w[i] : 1.0;
+    correct_ += ((p.data()[i] >= threshold_) == target) ? weight : 0;
+    total_ += weight;
   }
-  total_ += static_cast<double>(n);
 }
 
 inline double binary_accuracy::result() const {
@@ -393,6 +434,7 @@ inline void confusion_metric::do_update(const metric_batch& batch) {
               "expected predictions [B, ", classes_, "]", classes_ == 2 ? " or [B]" : "", " and targets [B] (got ",
               format_shape(p.shape()), " and ", format_shape(y.shape()), ")");
   const index_t rows = p.size(0);
+  const double* w = detail::sample_weights(op.c_str(), batch);
   for (index_t i = 0; i < rows; ++i) {
     const index_t target = detail::class_target(op.c_str(), y.data()[i], i, classes_);
     index_t predicted = 0;
@@ -404,7 +446,7 @@ inline void confusion_metric::do_update(const metric_batch& batch) {
     } else {
       predicted = p.data()[i] >= threshold_ ? 1 : 0;
     }
-    matrix_[static_cast<std::size_t>(target * classes_ + predicted)] += 1;
+    matrix_[static_cast<std::size_t>(target * classes_ + predicted)] += w ? w[i] : 1.0;
   }
 }
 
@@ -470,31 +512,34 @@ inline void auc::do_update(const metric_batch& batch) {
               "expected predictions [B] or [B, 1] and B targets (got ", format_shape(p.shape()), " and ",
               format_shape(y.shape()), ")");
   const index_t n = p.numel();
+  const double* w = detail::sample_weights("auc", batch);
   for (index_t i = 0; i < n; ++i) {
     const bool target = detail::binary_target("auc", y.data()[i], i);
     KEXUE_CHECK(!std::isnan(p.data()[i]), value_error, "auc", "NaN score in sample ", i);
-    pairs_.emplace_back(p.data()[i], target);
+    samples_.push_back({p.data()[i], target, w ? w[i] : 1.0});
   }
 }
 
 inline double auc::result() const {
-  auto sorted = pairs_;
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  double positives = 0, rank_sum = 0;
+  auto sorted = samples_;
+  std::sort(sorted.begin(), sorted.end(), [](const sample& a, const sample& b) { return a.score < b.score; });
+  // Σ over positives of w_i·(weight of the negatives below + ½ the weight of the negatives tied with it).
+  double positives = 0, negatives = 0, credit = 0;
   const std::size_t n = sorted.size();
   for (std::size_t i = 0; i < n;) {
     std::size_t j = i;
-    double tied_positives = 0;
-    for (; j < n && sorted[j].first == sorted[i].first; ++j) tied_positives += sorted[j].second ? 1 : 0;
-    const double mid_rank = 0.5 * static_cast<double>(i + 1 + j);  // mean of ranks i+1 .. j
-    rank_sum += tied_positives * mid_rank;
+    double tied_positives = 0, tied_negatives = 0;
+    for (; j < n && sorted[j].score == sorted[i].score; ++j) {
+      (sorted[j].positive ? tied_positives : tied_negatives) += sorted[j].weight;
+    }
+    credit += tied_positives * (negatives + 0.5 * tied_negatives);
     positives += tied_positives;
+    negatives += tied_negatives;
     i = j;
   }
-  const double negatives = static_cast<double>(n) - positives;
   KEXUE_CHECK(positives > 0 && negatives > 0, value_error, "auc", "needs positive and negative targets (got ",
               positives, " positives, ", negatives, " negatives)");
-  return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives);
+  return credit / (positives * negatives);
 }
 
 inline void perplexity::update_nll(double mean_nll, double count) {
