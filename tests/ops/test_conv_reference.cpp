@@ -43,13 +43,19 @@ TEST_SUITE("ops.conv") {
     }
   }
 
-  TEST_CASE("conv2d and conv_transpose2d match PyTorch") {
+  TEST_CASE("conv2d (explicit and same padding) and conv_transpose2d match PyTorch") {
     const reference_file file("conv");
     check_case(file, "conv2d", {"x", "w", "b"}, [](const tensors& v) {
       return tensors{kx::conv2d(v[0], v[1], v[2], {2, 1}, {1, 1}, {1, 2}, 2)};
     });
     check_case(file, "conv2d_plain", {"x", "w", "b"},
                [](const tensors& v) { return tensors{kx::conv2d(v[0], v[1], v[2])}; });
+    check_case(file, "conv2d_same", {"x", "w", "b"}, [](const tensors& v) {
+      return tensors{kx::conv2d(v[0], v[1], v[2], 1, kx::padding_mode::same, 1, 2)};
+    });
+    check_case(file, "conv2d_same_dilated", {"x", "w"}, [](const tensors& v) {
+      return tensors{kx::conv2d(v[0], v[1], {}, 1, kx::padding_mode::same, {2, 3})};
+    });
     check_case(file, "conv_transpose2d", {"x", "w", "b"},
                [](const tensors& v) { return tensors{kx::conv_transpose2d(v[0], v[1], v[2], 2, 1)}; });
     check_case(file, "conv_transpose2d_output_padding", {"x", "w", "b"},

@@ -64,6 +64,12 @@ def conv():
     f.case("conv2d_plain", "F.conv2d(x, w, b)",
            lambda s: {"x": s.randn(1, 3, 5, 5), "w": s.randn(2, 3, 2, 3), "b": s.randn(2)},
            lambda x, w, b: F.conv2d(x, w, b))
+    f.case("conv2d_same", "F.conv2d(x, w, b, padding='same', groups=2)  (kernel (2, 4): pads (0, 1) and (1, 2))",
+           lambda s: {"x": s.randn(2, 4, 5, 6), "w": s.randn(6, 2, 2, 4), "b": s.randn(6)},
+           lambda x, w, b: F.conv2d(x, w, b, padding="same", groups=2))
+    f.case("conv2d_same_dilated", "F.conv2d(x, w, padding='same', dilation=(2, 3))  (pads (2, 2) and (1, 2))",
+           lambda s: {"x": s.randn(1, 3, 6, 5), "w": s.randn(2, 3, 3, 2)},
+           lambda x, w: F.conv2d(x, w, padding="same", dilation=(2, 3)))
     f.case("conv_transpose2d", "F.conv_transpose2d(x, w, b, stride=2, padding=1)  (kernel 4: doubles H and W)",
            lambda s: {"x": s.randn(2, 4, 3, 3), "w": s.randn(4, 3, 4, 4), "b": s.randn(3)},
            lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1))

@@ -4,6 +4,7 @@
 
 #include <cmath>  // std::sqrt
 #include <string>
+#include <type_traits>  // std::is_same_v: the padding text of conv2d_options
 
 #include <kexue/core/creation.hpp>
 #include <kexue/core/error.hpp>
@@ -16,13 +17,8 @@
 
 namespace kexue::nn {
 
-/// How nn::conv1d pads the sequence.
-enum class padding_mode {
-  valid,   ///< no padding: L_out = (L − dilation·(K − 1) − 1) / stride + 1
-  same,    ///< L_out = ceil(L / stride) (= L at stride 1, any dilation): total padding max(0, (L_out − 1)·stride +
-           ///< dilation·(K − 1) + 1 − L), the smaller half on the left (Keras and PyTorch)
-  causal,  ///< dilation·(K − 1) zeros on the left only: out[t] sees inputs up to t (WaveNet, Keras "causal")
-};
+/// How nn::conv1d and nn::conv2d pad their input (valid, same, causal): kexue::padding_mode (ops/conv.hpp).
+using kexue::padding_mode;
 
 /// Options of nn::conv1d. Defaults: stride 1, dilation 1, groups 1, bias on, padding valid.
 struct conv1d_options {
@@ -193,7 +189,10 @@ class conv1d : public cloneable<conv1d<T>, T> {
   conv1d_options options_;
 };
 
-/// Options of nn::conv2d. Defaults: stride 1, padding 0, dilation 1, groups 1, bias on.
+/// Options of nn::conv2d. Defaults: stride 1, padding 0, dilation 1, groups 1, bias on. Padding is either
+/// explicit sizes (symmetric per axis, as PyTorch's padding=(h, w)) or a mode: padding_mode::same (PyTorch's
+/// padding='same': output size = input size, dilation·(kernel − 1) zeros per axis with the odd one at the
+/// bottom/right; stride 1 only) or padding_mode::valid (= 0). The last call of padding(...) wins.
 struct conv2d_options {
   conv2d_options(index_t in_channels, index_t out_channels, conv_size2d kernel_size)
       : in_(in_channels), out_(out_channels), kernel_(kernel_size) {}
@@ -203,6 +202,12 @@ struct conv2d_options {
   }
   conv2d_options& padding(conv_size2d v) {
     padding_ = v;
+    mode_ = padding_mode::valid;
+    return *this;
+  }
+  conv2d_options& padding(padding_mode m) {
+    padding_ = 0;
+    mode_ = m;
     return *this;
   }
   conv2d_options& dilation(conv_size2d v) {
@@ -221,7 +226,9 @@ struct conv2d_options {
   index_t out_channels() const { return out_; }
   conv_size2d kernel_size() const { return kernel_; }
   conv_size2d stride() const { return stride_; }
-  conv_size2d padding() const { return padding_; }
+  conv_size2d padding() const { return padding_; }  ///< the explicit sizes ((0, 0) under a mode)
+  bool padding_same() const { return mode_ == padding_mode::same; }
+  padding_mode padding_by_mode() const { return mode_; }  ///< valid unless padding(padding_mode) chose another
   conv_size2d dilation() const { return dilation_; }
   index_t groups() const { return groups_; }
   bool bias() const { return bias_; }
@@ -229,6 +236,7 @@ struct conv2d_options {
  private:
   index_t in_, out_;
   conv_size2d kernel_, stride_ = 1, padding_ = 0, dilation_ = 1;
+  padding_mode mode_ = padding_mode::valid;
   index_t groups_ = 1;
   bool bias_ = true;
 };
@@ -242,7 +250,12 @@ std::string conv2d_repr(const Options& o) {
   std::string s = "in_channels=" + std::to_string(o.in_channels()) +
                   ", out_channels=" + std::to_string(o.out_channels()) +
                   ", kernel_size=" + format_size2d(o.kernel_size()) + ", stride=" + format_size2d(o.stride()) +
-                  ", padding=" + format_size2d(o.padding());
+                  ", padding=";
+  if constexpr (std::is_same_v<Options, conv2d_options>) {
+    s += o.padding_by_mode() == padding_mode::valid ? format_size2d(o.padding()) : to_string(o.padding_by_mode());
+  } else {
+    s += format_size2d(o.padding());
+  }
   if (o.dilation().h != 1 || o.dilation().w != 1) s += ", dilation=" + format_size2d(o.dilation());
   if (o.groups() != 1) s += ", groups=" + std::to_string(o.groups());
   return s + ", bias=" + (o.bias() ? "true" : "false");
@@ -256,13 +269,21 @@ void conv2d_check_options(const char* layer, const Options& o, const std::string
               value_error, layer, "sizes must be at least 1 (padding at least 0), got ", repr);
   KEXUE_CHECK(o.in_channels() % o.groups() == 0 && o.out_channels() % o.groups() == 0, value_error, layer,
               "groups must divide in_channels and out_channels, got ", repr);
+  if constexpr (std::is_same_v<Options, conv2d_options>) {
+    KEXUE_CHECK(o.padding_by_mode() != padding_mode::causal, value_error, layer,
+                "padding causal is defined for conv1d only, got ", repr);
+    KEXUE_CHECK(!o.padding_same() || (o.stride().h == 1 && o.stride().w == 1), value_error, layer,
+                "padding same needs stride 1, got ", repr);
+  }
 }
 }  // namespace detail
 
 /// @brief 2-D convolution layer, as torch.nn.Conv2d: x [B, in, H, W] → [B, out, H_out, W_out].
 /// Parameters: `weight [out, in / groups, KH, KW]`, `bias [out]`. Initialisation as PyTorch:
-/// U(±1/√fan_in), fan_in = in / groups · KH · KW, for both.
-/// @throws value_error for bad options; shape_error naming the configuration and the input shape.
+/// U(±1/√fan_in), fan_in = in / groups · KH · KW, for both. With `.padding(padding_mode::same)` H_out = H
+/// and W_out = W (PyTorch's padding='same'; stride 1 only).
+/// @throws value_error for bad options (same padding with a stride, causal padding); shape_error naming the
+///         configuration and the input shape.
 template <class T = float>
 class conv2d : public cloneable<conv2d<T>, T> {
  public:
@@ -283,6 +304,10 @@ class conv2d : public cloneable<conv2d<T>, T> {
   tensor<T> forward(const tensor<T>& x) const {
     KEXUE_CHECK(x.rank() == 4 && x.size(1) == options_.in_channels(), shape_error, describe(),
                 "expected input [batch, ", options_.in_channels(), ", height, width], got ", format_shape(x.shape()));
+    if (options_.padding_same()) {
+      return kexue::conv2d(x, weight, bias, options_.stride(), padding_mode::same, options_.dilation(),
+                           options_.groups());
+    }
     return kexue::conv2d(x, weight, bias, options_.stride(), options_.padding(), options_.dilation(),
                          options_.groups());
   }
