@@ -83,6 +83,8 @@ TEST_SUITE("ops.conv") {
         {2, 6, 5, 9, 2, 7, 5, 1, 1},      // more padding than the kernel spans: leading and trailing zeros
         {3, 4, 3, 3, 5, 20, 0, 5, 1},     // the first taps never meet the input (empty weight-gradient depths)
         {2, 7, 9, 35, 1, 0, 0, 1, 1},     // kernel 1
+        {2, 6, 5, 9, 3, 5, 4, 1, 1},      // kernel 3 padded beyond its span (the input gradient crops gy)
+        {2, 5, 7, 20, 3, 8, 8, 8, 1},     // dilation 8: half a Winograd block of 2d = 16 outputs past the end
     };
     for (const auto& p : cases) {
       CAPTURE(p.channels);

@@ -46,10 +46,12 @@ struct conv_size2d {
 /// @param bias   [C_out], or an undefined tensor for none
 /// @return [B, C_out, L_out], L_out = (L + left + right − dilation·(K − 1) − 1) / stride + 1 (floor)
 /// @details Gradients, each itself a differentiable op (second order works): x gets the transposed
-///          convolution of g with w, w the correlation of x with g, bias Σ_{b,t} g. With stride 1 each
-///          kernel tap is one GEMM per batch item over a shifted view of the padded input (no im2col
-///          buffer); otherwise one GEMM per item and group over im2col columns. Parallel over the batch (the
-///          weight gradient over output channels); results do not depend on the thread count.
+///          convolution of g with w, w the correlation of x with g, bias Σ_{b,t} g. With stride 1 the
+///          GEMM micro-kernel sums the kernel taps over shifted views of the input read in place (no im2col
+///          buffer), and kernel 3 goes through Winograd's F(2, 3) (two outputs from four products instead of
+///          six: 2/3 of the multiply-adds, in all three passes); otherwise one GEMM per item and group over
+///          im2col columns. Parallel over the batch (the weight gradient over fixed chunks of it, added in
+///          order); results do not depend on the thread count.
 ///          Errors: shape_error for wrong ranks, channel counts that do not match or do not divide by
 ///          groups, a bias that is not [C_out], or an output length below 1; value_error for a stride,
 ///          dilation or groups below 1 or a negative padding.
@@ -406,93 +408,115 @@ inline index_t conv_weight_grad_chunks(index_t batch) { return std::min<index_t>
 /// Number of output pairs of an output length n at dilation d (whole blocks of 2d outputs).
 inline index_t conv_wino_pairs(index_t n, index_t d) { return (n + 2 * d - 1) / (2 * d) * d; }
 
-/// v [4, rows, pairs]: the input transform of xp [rows, ≥ 2·pairs + 2d] (row stride ld).
+/// v [4, rows, pairs]: the input transform of xp [rows, 2·pairs + 2d], the rows of src [rows, length] shifted
+/// right by `offset` in zero padding (xp[c, p] = src[c, p − offset], 0 outside), read in place.
 template <class T, index_t D>
-void conv_wino_input(const T* xp, index_t rows, index_t ld, index_t pairs, index_t dilation, T* v) {
-  const index_t d = D > 0 ? D : dilation;
-  const index_t plane = rows * pairs;
+void conv_wino_input(const T* src, index_t rows, index_t length, index_t offset, index_t pairs, index_t dilation,
+                     T* v) {
+  const index_t d = D > 0 ? D : dilation, blocks = pairs / d, plane = rows * pairs;
+  // Blocks q whose inputs xp[2dq, 2dq + 4d) all lie in the source: 2dq >= offset and 2dq + 4d − offset <= length.
+  const index_t q_lo = std::min(blocks, offset > 0 ? (offset + 2 * d - 1) / (2 * d) : index_t(0));
+  const index_t span = length + offset - 4 * d;
+  const index_t q_hi = std::clamp<index_t>(span < 0 ? 0 : span / (2 * d) + 1, q_lo, blocks);
   for (index_t c = 0; c < rows; ++c) {
-    const T* x = xp + c * ld;
+    const T* x = src + c * length;
     T* v1 = v + c * pairs;
     T* v2 = v1 + plane;
     T* v3 = v2 + plane;
     T* v4 = v3 + plane;
-    for (index_t q = 0; q < pairs / d; ++q) {
-      const T* b = x + 2 * d * q;
+    // V of pair i from its inputs x0..x3 = xp[p + {0, 1, 2, 3}·d].
+    auto put = [&](index_t i, T x0, T x1, T x2, T x3) {
+      v1[i] = x0 - x2;
+      v2[i] = x1 + x2;
+      v3[i] = x2 - x1;
+      v4[i] = x1 - x3;
+    };
+    auto edge_block = [&](index_t q) {
+      auto at = [&](index_t p) {
+        const index_t i = p - offset;
+        return i >= 0 && i < length ? x[i] : T(0);
+      };
       for (index_t r = 0; r < d; ++r) {
-        const T x0 = b[r], x1 = b[d + r], x2 = b[2 * d + r], x3 = b[3 * d + r];
-        v1[q * d + r] = x0 - x2;
-        v2[q * d + r] = x1 + x2;
-        v3[q * d + r] = x2 - x1;
-        v4[q * d + r] = x1 - x3;
+        const index_t p = 2 * d * q + r;
+        put(q * d + r, at(p), at(p + d), at(p + 2 * d), at(p + 3 * d));
       }
+    };
+    for (index_t q = 0; q < q_lo; ++q) edge_block(q);
+    for (index_t q = q_lo; q < q_hi; ++q) {
+      const T* b = x + 2 * d * q - offset;
+      for (index_t r = 0; r < d; ++r) put(q * d + r, b[r], b[d + r], b[2 * d + r], b[3 * d + r]);
     }
+    for (index_t q = q_hi; q < blocks; ++q) edge_block(q);
   }
 }
 
-/// y[o, j] = bias[o] + the output transform of m [4, rows, pairs], for j < n (row stride of y: n).
+/// y[o, j] = bias[o] + the output transform of m [4, rows, pairs], for j < n (row stride of y: n): the two
+/// outputs of every pair computed over contiguous vectors into `work` (2·pairs elements), then put in place
+/// block by block.
 template <class T, index_t D>
-void conv_wino_output(const T* m, index_t rows, index_t pairs, index_t dilation, const T* bias, index_t n, T* y) {
+void conv_wino_output(const T* m, index_t rows, index_t pairs, index_t dilation, const T* bias, index_t n, T* y,
+                      T* work) {
   const index_t d = D > 0 ? D : dilation;
   const index_t plane = rows * pairs, blocks = pairs / d;
+  T* first = work;           // y[2dq + r] of pair qd + r
+  T* second = work + pairs;  // y[2dq + d + r]
   for (index_t o = 0; o < rows; ++o) {
     const T* m1 = m + o * pairs;
     const T* m2 = m1 + plane;
     const T* m3 = m2 + plane;
     const T* m4 = m3 + plane;
-    T* row = y + o * n;
     const T b0 = bias != nullptr ? bias[o] : T(0);
-    // Whole blocks first (both outputs inside the row), then the last, cut block.
+    for (index_t i = 0; i < pairs; ++i) {
+      first[i] = b0 + m1[i] + m2[i] + m3[i];
+      second[i] = b0 + m2[i] - m3[i] - m4[i];
+    }
+    T* row = y + o * n;
     const index_t whole = std::min(blocks, n / (2 * d));
     for (index_t q = 0; q < whole; ++q) {
-      T* out = row + 2 * d * q;
       for (index_t r = 0; r < d; ++r) {
-        const index_t i = q * d + r;
-        out[r] = b0 + m1[i] + m2[i] + m3[i];
-        out[d + r] = b0 + m2[i] - m3[i] - m4[i];
+        row[2 * d * q + r] = first[q * d + r];
+        row[2 * d * q + d + r] = second[q * d + r];
       }
     }
     for (index_t q = whole; q < blocks; ++q) {
       for (index_t r = 0; r < d; ++r) {
-        const index_t i = q * d + r, j = 2 * d * q + r;
-        if (j < n) row[j] = b0 + m1[i] + m2[i] + m3[i];
-        if (j + d < n) row[j + d] = b0 + m2[i] - m3[i] - m4[i];
+        const index_t j = 2 * d * q + r;
+        if (j < n) row[j] = first[q * d + r];
+        if (j + d < n) row[j + d] = second[q * d + r];
       }
     }
   }
 }
 
-/// dm [4, rows, pairs]: the adjoint output transform of g [rows, n] (0 beyond n).
+/// dm_k [pairs, nr] (k < 4, at dm + k·stride): the adjoint output transform of one packed panel
+/// g [n, nr] (the output gradient of nr channels, transposed by gemm_pack_b), rows j >= n taken as 0.
 template <class T, index_t D>
-void conv_wino_output_adjoint(const T* g, index_t rows, index_t n, index_t pairs, index_t dilation, T* dm) {
+void conv_wino_output_adjoint(const T* g, index_t n, index_t pairs, index_t dilation, T* dm, index_t stride) {
+  constexpr index_t nr = kernels::detail::gemm_config<T>::nr;
   const index_t d = D > 0 ? D : dilation;
-  const index_t plane = rows * pairs, blocks = pairs / d;
-  const index_t whole = std::min(blocks, n / (2 * d));
-  for (index_t o = 0; o < rows; ++o) {
-    const T* row = g + o * n;
-    T* d1 = dm + o * pairs;
-    T* d2 = d1 + plane;
-    T* d3 = d2 + plane;
-    T* d4 = d3 + plane;
-    for (index_t q = 0; q < whole; ++q) {
-      const T* in = row + 2 * d * q;
-      for (index_t r = 0; r < d; ++r) {
-        const index_t i = q * d + r;
-        const T g0 = in[r], g1 = in[d + r];
-        d1[i] = g0;
-        d2[i] = g0 + g1;
-        d3[i] = g0 - g1;
-        d4[i] = -g1;
+  for (index_t i = 0; i < pairs; ++i) {
+    const index_t j = 2 * d * (i / d) + i % d;
+    const T* g0 = g + j * nr;
+    const T* g1 = g0 + d * nr;
+    const bool has0 = j < n, has1 = j + d < n;
+    T* d1 = dm + i * nr;
+    T* d2 = d1 + stride;
+    T* d3 = d2 + stride;
+    T* d4 = d3 + stride;
+    if (has0 && has1) {
+      for (index_t l = 0; l < nr; ++l) {
+        d1[l] = g0[l];
+        d2[l] = g0[l] + g1[l];
+        d3[l] = g0[l] - g1[l];
+        d4[l] = -g1[l];
       }
-    }
-    for (index_t q = whole; q < blocks; ++q) {
-      for (index_t r = 0; r < d; ++r) {
-        const index_t i = q * d + r, j = 2 * d * q + r;
-        const T g0 = j < n ? row[j] : T(0), g1 = j + d < n ? row[j + d] : T(0);
-        d1[i] = g0;
-        d2[i] = g0 + g1;
-        d3[i] = g0 - g1;
-        d4[i] = -g1;
+    } else {
+      for (index_t l = 0; l < nr; ++l) {
+        const T a = has0 ? g0[l] : T(0), b = has1 ? g1[l] : T(0);
+        d1[l] = a;
+        d2[l] = a + b;
+        d3[l] = a - b;
+        d4[l] = -b;
       }
     }
   }
@@ -531,23 +555,23 @@ tensor<T> conv_wino_weight(const T* wt, index_t groups, index_t rows, index_t co
   return u;
 }
 
-/// As conv_taps_apply for kernel 3, through F(2, 3): per item, pad, transform, four GEMMs per group, transform back.
+/// As conv_taps_apply for kernel 3, through F(2, 3): per item, transform, four GEMMs per group, transform back.
 template <class T>
 void conv_wino_apply(const T* src, index_t in_rows, index_t length, index_t offset, const T* wt, index_t out_rows,
                      index_t n, const T* bias, const conv_geometry& g, T* out) {
   constexpr index_t nr = kernels::detail::gemm_config<T>::nr;
   const index_t d = g.p.dilation_w, groups = g.p.groups, gi = in_rows / groups, go = out_rows / groups;
-  const index_t pairs = conv_wino_pairs(n, d), ld = 2 * pairs + 2 * d;
+  const index_t pairs = conv_wino_pairs(n, d);
   const tensor<T> u = conv_wino_weight(wt, groups, go, gi);
   parallel_for(0, g.batch, 1, [&](index_t b0, index_t b1) {
-    auto xp = conv_scratch<T>(in_rows * ld);
     auto v = conv_scratch<T>(4 * in_rows * pairs + conv_tap_slack<T>());
     auto m = conv_scratch<T>(4 * out_rows * pairs);
+    auto work = conv_scratch<T>(2 * pairs);
     std::fill(v.data() + 4 * in_rows * pairs, v.data() + v.numel(), T(0));
     for (index_t b = b0; b < b1; ++b) {
-      conv_pad_rows(src + b * in_rows * length, in_rows, length, offset, ld, xp.data());
       conv_wino_dispatch(d, [&](auto dc) {
-        conv_wino_input<T, decltype(dc)::value>(xp.data(), in_rows, ld, pairs, d, v.data());
+        conv_wino_input<T, decltype(dc)::value>(src + b * in_rows * length, in_rows, length, offset, pairs, d,
+                                                v.data());
       });
       for (index_t grp = 0; grp < groups; ++grp) {
         for (index_t k = 0; k < 4; ++k) {
@@ -557,7 +581,8 @@ void conv_wino_apply(const T* src, index_t in_rows, index_t length, index_t offs
         }
       }
       conv_wino_dispatch(d, [&](auto dc) {
-        conv_wino_output<T, decltype(dc)::value>(m.data(), out_rows, pairs, d, bias, n, out + b * out_rows * n);
+        conv_wino_output<T, decltype(dc)::value>(m.data(), out_rows, pairs, d, bias, n, out + b * out_rows * n,
+                                                 work.data());
       });
     }
   });
@@ -570,30 +595,32 @@ void conv_wino_weight_grad(const T* x, const T* gy, const conv_geometry& g, T* d
   constexpr index_t nr = kernels::detail::gemm_config<T>::nr;
   const index_t og = g.group_out_channels(), cg = g.group_channels(), lo = g.out_w;
   const index_t d = g.p.dilation_w, groups = g.p.groups, per = 4 * cg * og;  // per chunk and group
-  const index_t pairs = conv_wino_pairs(lo, d), ld = 2 * pairs + 2 * d;
+  const index_t pairs = conv_wino_pairs(lo, d);
   const index_t panel = kernels::detail::round_up_to(og, nr) * pairs;  // one packed dM_k of a group
   const index_t chunks = conv_weight_grad_chunks(g.batch);
   auto partial = conv_scratch<T>(chunks * groups * per);  // [chunk, groups, 4, C/groups, O/groups]
   parallel_for(0, chunks, 1, [&](index_t q0, index_t q1) {
-    auto xp = conv_scratch<T>(g.channels * ld);
     auto v = conv_scratch<T>(4 * g.channels * pairs);
-    auto dm = conv_scratch<T>(4 * g.out_channels * pairs);
-    auto packed = conv_scratch<T>(4 * panel);
+    auto packed_gy = conv_scratch<T>(panel / pairs * lo);  // gy of one group, transposed in nr-wide panels
+    auto dm = conv_scratch<T>(4 * panel);                   // the four dM_k of one group, likewise
     for (index_t q = q0; q < q1; ++q) {
       const index_t b_begin = g.batch * q / chunks, b_end = g.batch * (q + 1) / chunks;
       for (index_t b = b_begin; b < b_end; ++b) {
-        conv_pad_rows(x + b * g.channels * g.width, g.channels, g.width, g.p.pad_left, ld, xp.data());
         conv_wino_dispatch(d, [&](auto dc) {
-          conv_wino_input<T, decltype(dc)::value>(xp.data(), g.channels, ld, pairs, d, v.data());
-          conv_wino_output_adjoint<T, decltype(dc)::value>(gy + b * g.out_channels * lo, g.out_channels, lo, pairs, d,
-                                                           dm.data());
+          conv_wino_input<T, decltype(dc)::value>(x + b * g.channels * g.width, g.channels, g.width, g.p.pad_left,
+                                                  pairs, d, v.data());
         });
         for (index_t grp = 0; grp < groups; ++grp) {
+          kernels::detail::gemm_pack_b(true, gy + (b * g.out_channels + grp * og) * lo, lo, lo, og, packed_gy.data());
+          for (index_t p = 0; p < panel / (nr * pairs); ++p) {
+            conv_wino_dispatch(d, [&](auto dc) {
+              conv_wino_output_adjoint<T, decltype(dc)::value>(packed_gy.data() + p * nr * lo, lo, pairs, d,
+                                                               dm.data() + p * nr * pairs, panel);
+            });
+          }
           for (index_t k = 0; k < 4; ++k) {
-            kernels::detail::gemm_pack_b(true, dm.data() + (k * g.out_channels + grp * og) * pairs, pairs, pairs, og,
-                                         packed.data() + k * panel);
             conv_tap_product<T>({cg, og, pairs, 1, v.data() + (k * g.channels + grp * cg) * pairs, pairs, 0,
-                                 packed.data() + k * panel, nr, 0, nr * pairs,
+                                 dm.data() + k * panel, nr, 0, nr * pairs,
                                  partial.data() + (q * groups + grp) * per + k * cg * og, og, b > b_begin, nullptr});
           }
         }
