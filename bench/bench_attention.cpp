@@ -128,8 +128,8 @@ void BM_attention_composed_forward_backward(benchmark::State& state) {
 
 /// Spec A17 at T = 4096 (B = 1, heads = 2, d = 64, one thread): dense against local (k = 64: 129 keys per
 /// query), atrous (k = 64: 64 keys) and sparse (k = 64: their union, 191 keys), which compute only the visible
-/// blocks (weights kept for the backward per head: dense T², local (64 + 128)·T, atrous T²/64, sparse about
-/// (5·64 + 1 + T/64)·T).
+/// blocks (weights kept for the backward per head: dense T², local (64 + 128)·T, atrous T²/64, sparse the
+/// local and the atrous blocks, (64 + 128 + T/64)·T).
 void BM_attention_pattern_forward(benchmark::State& state) {
   const auto pattern = static_cast<kexue::attention_pattern>(state.range(0));
   kexue::set_num_threads(1);
@@ -141,6 +141,25 @@ void BM_attention_pattern_forward(benchmark::State& state) {
   for (auto _ : state) {
     tensor<float> out = kexue::scaled_dot_product_attention(q, k, v, options);
     benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+}
+
+/// As BM_attention_pattern_forward, forward + backward (kexue::grad of q, k, v with a fixed upstream gradient).
+void BM_attention_pattern_forward_backward(benchmark::State& state) {
+  const auto pattern = static_cast<kexue::attention_pattern>(state.range(0));
+  kexue::set_num_threads(1);
+  constexpr index_t t = 4096, h = 2;
+  kexue::generator gen(7);
+  auto q = kexue::randn<float>({1, h, t, dim}, gen).requires_grad(true);
+  auto k = kexue::randn<float>({1, h, t, dim}, gen).requires_grad(true);
+  auto v = kexue::randn<float>({1, h, t, dim}, gen).requires_grad(true);
+  const auto g = kexue::randn<float>({1, h, t, dim}, gen);
+  const auto options = kexue::attention_options<float>().pattern(pattern, 64);
+  for (auto _ : state) {
+    tensor<float> out = kexue::scaled_dot_product_attention(q, k, v, options);
+    auto grads = kexue::grad<float>({out}, {q, k, v}, {}, {g});
+    benchmark::DoNotOptimize(grads[0].data());
     benchmark::ClobberMemory();
   }
 }
@@ -172,6 +191,10 @@ int main(int argc, char** argv) {
   auto* patterns = benchmark::RegisterBenchmark("BM_attention_pattern_forward", BM_attention_pattern_forward);
   patterns->ArgNames({"pattern"})->Unit(benchmark::kMillisecond)->MinTime(0.5);
   for (int p = 0; p < 4; ++p) patterns->Args({p});  // dense, local, atrous, sparse
+  auto* pattern_grads =
+      benchmark::RegisterBenchmark("BM_attention_pattern_forward_backward", BM_attention_pattern_forward_backward);
+  pattern_grads->ArgNames({"pattern"})->Unit(benchmark::kMillisecond)->MinTime(0.5);
+  for (int p = 0; p < 4; ++p) pattern_grads->Args({p});
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
-// nn::multi_head_attention: PyTorch data (MultiheadAttention, batch_first), layout and initialisation, masks,
-// gradients, state_dict, dropout, rotary, errors; the op's own PyTorch cases.
+// nn::multi_head_attention: PyTorch data (MultiheadAttention, batch_first; the attention weights and their
+// gradients included), layout and initialisation, masks, gradients of a loss on output and weights,
+// state_dict, dropout, rotary, errors; the op's own PyTorch cases.
 #include "reference/reference_check.hpp"
 #include <doctest/doctest.h>
 
 #include <kexue/autograd/backward.hpp>
 #include <kexue/core/creation.hpp>
 #include <kexue/nn/attention.hpp>
+#include <kexue/ops/arithmetic.hpp>
 #include <kexue/ops/attention.hpp>
+#include <kexue/ops/reduce.hpp>
 
 #include "support/tensor_checks.hpp"
 
@@ -35,6 +38,14 @@ kx::nn::multi_head_attention<double> with_parameters(const kx::nn::multi_head_at
     layer.out_proj->bias = p[5];
   }
   return layer;
+}
+
+/// sum(out ⊙ c1) + sum(weights ⊙ c2) with fixed random c1, c2.
+tensor<double> mixed_loss(const tensor<double>& out, const tensor<double>& weights) {
+  kx::generator gen(11);
+  const auto c1 = kx::randn<double>(out.shape(), gen);
+  const auto c2 = kx::randn<double>(weights.shape(), gen);
+  return kx::sum(out * c1) + kx::sum(weights * c2);
 }
 
 }  // namespace
@@ -170,5 +181,90 @@ TEST_SUITE("nn.attention") {
         "multi_head_attention(embed_dim=8, num_heads=2, bias=true): a 3-D attn_mask must be [B·num_heads, Nq, Nk] "
         "with B·num_heads = 4, got [3, 3, 3]",
         kx::shape_error);
+  }
+
+  TEST_CASE("the op's weights and their gradients equal PyTorch's softmax weights") {
+    const kx::testing::reference_file file("attention");
+    const tensor<bool> pad = file.mask("sdpa_weights_causal_padding.pad");
+    kx::testing::check_case(file, "sdpa_weights_causal_padding", {"q", "k", "v"},
+                            [&](const tensors& v) {
+                              const auto r = kx::scaled_dot_product_attention_with_weights(
+                                  v[0], v[1], v[2], kx::attention_options<double>().key_padding_mask(pad).causal(true));
+                              return tensors{r.output, r.weights};
+                            },
+                            {"out.output", "out.weights"});
+  }
+
+  TEST_CASE("multi_head_attention weights carry PyTorch's gradients to the input and in_proj") {
+    const kx::testing::reference_file file("attention");
+    const tensor<bool> pad = file.mask("mha_weights_per_head.pad");
+    kx::testing::check_case(
+        file, "mha_weights_per_head", {"x", "in_w", "in_b", "out_w", "out_b"},
+        [&](const tensors& v) {
+          const auto layer = with_parameters(kx::nn::multi_head_attention_options(6, 2), {v[1], v[2], v[3], v[4]});
+          const auto r = layer.forward(
+              v[0], v[0], v[0],
+              kx::nn::multi_head_attention_call<double>().with_key_padding_mask(pad).with_causal().with_weights(true,
+                                                                                                                false));
+          return tensors{r.output, r.weights};
+        },
+        {"out.output", "out.weights"});
+    // The averaged weights alone: their gradient reaches query, key/value input, in_proj_weight and in_proj_bias
+    // (out_proj gets none).
+    const tensor<bool> cross_pad = file.mask("mha_weights_only.pad");
+    kx::testing::check_case(
+        file, "mha_weights_only", {"query", "kv", "in_w", "in_b", "out_w", "out_b"},
+        [&](const tensors& v) {
+          const auto layer = with_parameters(kx::nn::multi_head_attention_options(6, 3), {v[2], v[3], v[4], v[5]});
+          return tensors{
+              layer
+                  .forward(v[0], v[1], v[1],
+                           kx::nn::multi_head_attention_call<double>().with_key_padding_mask(cross_pad).with_weights())
+                  .weights};
+        },
+        {"out.weights"});
+  }
+
+  TEST_CASE("a loss on output and weights passes the finite-difference check for the input and every parameter") {
+    kx::generator gen(12);
+    tensor<bool> pad = kx::zeros<bool>({2, 4});
+    pad.data()[4 + 3] = true;  // item 1: key 3 is padding
+    for (const bool average : {true, false}) {
+      for (const bool causal : {false, true}) {
+        CAPTURE(average);
+        CAPTURE(causal);
+        kx::nn::multi_head_attention<double> layer(kx::nn::multi_head_attention_options(4, 2), gen);
+        for (auto& b : {layer.in_proj_bias, layer.out_proj->bias}) {
+          for (index_t i = 0; i < b.numel(); ++i) b.data()[i] = 0.1 * double(i % 3) - 0.1;  // nonzero biases
+        }
+        const auto x = kx::randn<double>({2, 4, 4}, gen).requires_grad(true);
+        const auto call =
+            kx::nn::multi_head_attention_call<double>().with_key_padding_mask(pad).with_causal(causal).with_weights(
+                true, average);
+        const auto fn = [&](const tensors& v) {
+          const auto r = layer.forward(v[0], v[0], v[0], call);
+          return mixed_loss(r.output, r.weights);
+        };
+        const tensors params{x, layer.in_proj_weight, layer.in_proj_bias, layer.out_proj->weight, layer.out_proj->bias};
+        kx::testing::check_gradients(fn, params);
+        if (average && causal) kx::testing::check_second_order(fn, params);
+      }
+    }
+  }
+
+  TEST_CASE("weights of entropy-invariant and sparse layers with rotary positions pass the gradient check") {
+    kx::generator gen(13);
+    kx::nn::multi_head_attention<double> layer(kx::nn::multi_head_attention_options(4, 2)
+                                                   .entropy_invariant(2)
+                                                   .pattern(kx::attention_pattern::sparse, 2)
+                                                   .rotary(true),
+                                               gen);
+    const auto x = kx::randn<double>({1, 6, 4}, gen).requires_grad(true);
+    const auto call = kx::nn::multi_head_attention_call<double>().with_weights();
+    const auto fn = [&](const tensors& v) {
+      const auto r = layer.forward(v[0], v[0], v[0], call);
+      return mixed_loss(r.output, r.weights);
+    };
+    kx::testing::check_gradients(fn, {x, layer.in_proj_weight, layer.in_proj_bias});
   }
 }

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 // Tests of ops/attention.hpp, gradients: first order (fused backward) and second order (composed backward)
-// in double for masks, causal, scale policies, patterns and dropout.
+// in double for masks, causal, scale policies, patterns and dropout; the same for the differentiable attention
+// weights (a loss mixing output and weights), and no weights graph when nothing needs a gradient.
 #include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
 
 #include <kexue/autograd/backward.hpp>
+#include <kexue/autograd/grad_mode.hpp>
 #include <kexue/core/creation.hpp>
+#include <kexue/ops/arithmetic.hpp>
 #include <kexue/ops/attention.hpp>
 #include <kexue/ops/compare.hpp>
 #include <kexue/ops/math.hpp>
@@ -66,13 +69,22 @@ std::vector<named_options> option_sets() {
       {"local 1", o().pattern(attention_pattern::local, 1).key_padding_mask(pad)},
       {"atrous 2 causal", o().pattern(attention_pattern::atrous, 2).causal(true, 1)},
       {"sparse 2 entropy", o().pattern(attention_pattern::sparse, 2).entropy_invariant(2).attn_mask(hide)},
+      {"sparse 1 causal, additive mask", o().pattern(attention_pattern::sparse, 1).causal(true).attn_mask(additive)},
   };
+}
+
+/// sum(out ⊙ c1) + sum(weights ⊙ c2) with fixed random c1, c2: a loss through both results.
+tensor<double> mixed_loss(const kexue::attention_result<double>& r) {
+  kexue::generator gen(77);
+  const auto c1 = kexue::randn<double>(r.output.shape(), gen);
+  const auto c2 = kexue::randn<double>(r.weights.shape(), gen);
+  return kexue::sum(r.output * c1) + kexue::sum(r.weights * c2);
 }
 
 /// Gradient checks of both orders for option_sets()[begin, end).
 void check_option_sets(std::size_t begin, std::size_t end) {
   const auto sets = option_sets();
-  REQUIRE(sets.size() == 10);
+  REQUIRE(sets.size() == 11);
   for (std::size_t i = begin; i < end; ++i) {
     const auto& [name, options] = sets[i];
     CAPTURE(name);
@@ -82,6 +94,21 @@ void check_option_sets(std::size_t begin, std::size_t end) {
     const index_t batch = options.key_padding_mask().defined() || options.additive_mask().defined() ? 2 : 1;
     check_gradients(fn, inputs(batch, 10));
     check_second_order(fn, inputs(batch, 20));
+  }
+}
+
+/// Gradient checks of sum(out ⊙ c1) + sum(weights ⊙ c2) for option_sets()[i], i in `which` (second order too
+/// when `second`).
+void check_weight_sets(const std::vector<std::size_t>& which, bool second) {
+  const auto sets = option_sets();
+  for (const std::size_t i : which) {
+    const auto& [name, options] = sets[i];
+    CAPTURE(name);
+    const auto fn = [opt = options](const tensors& x) {
+      return mixed_loss(kexue::scaled_dot_product_attention_with_weights(x[0], x[1], x[2], opt));
+    };
+    check_gradients(fn, inputs(2, 50 + i));
+    if (second) check_second_order(fn, inputs(2, 60 + i));
   }
 }
 
@@ -96,7 +123,7 @@ TEST_SUITE("ops.attention") {
   }
 
   TEST_CASE("gradients pass first- and second-order checks with local, atrous and sparse patterns") {
-    check_option_sets(7, 10);
+    check_option_sets(7, 11);
   }
 
   TEST_CASE("dropout gradients use the forward's mask") {
@@ -148,5 +175,63 @@ TEST_SUITE("ops.attention") {
     CHECK_FALSE(q.grad().defined());
     CHECK(x[1].grad().defined());
     CHECK(x[2].grad().defined());
+  }
+
+  TEST_CASE("weights carry gradients of both orders with masks and a fixed scale") { check_weight_sets({1, 2}, true); }
+
+  TEST_CASE("weights carry gradients of both orders with causal, entropy-invariant scale, full padding") {
+    check_weight_sets({4, 5, 6}, true);
+  }
+
+  TEST_CASE("weights carry gradients with local, atrous and sparse patterns") {
+    check_weight_sets({0, 3, 7, 8, 10}, false);
+    check_weight_sets({9}, true);
+  }
+
+  TEST_CASE("weights with dropout carry gradients through the kept entries") {
+    for (const attention_pattern p : {attention_pattern::dense, attention_pattern::sparse}) {
+      CAPTURE(static_cast<int>(p));
+      const auto fn = [p](const tensors& x) {
+        kexue::generator gen(5);  // the same dropout mask at every evaluation
+        return mixed_loss(kexue::scaled_dot_product_attention_with_weights(
+            x[0], x[1], x[2], attention_options<double>().dropout(0.3, gen).pattern(p, 2)));
+      };
+      check_gradients(fn, inputs(1, 80));
+      check_second_order(fn, inputs(1, 81));
+    }
+  }
+
+  TEST_CASE("the weights' fused and composed gradients agree") {
+    for (const auto& [name, options] : option_sets()) {
+      CAPTURE(name);
+      const tensors x = inputs(2, 90);
+      const auto fused =
+          kexue::grad({mixed_loss(kexue::scaled_dot_product_attention_with_weights(x[0], x[1], x[2], options))},
+                      {x[0], x[1], x[2]});
+      const auto composed =
+          kexue::grad({mixed_loss(kexue::scaled_dot_product_attention_with_weights(x[0], x[1], x[2], options))},
+                      {x[0], x[1], x[2]}, kexue::grad_options().create_graph(true));
+      for (int i = 0; i < 3; ++i) check_close(composed[i].detach(), fused[i], 1e-12, 1e-12);
+    }
+  }
+
+  TEST_CASE("weights record no graph unless q or k needs a gradient under grad mode") {
+    const tensors x = inputs(1, 95);
+    const tensor<double> q = x[0].detach(), k = x[1].detach(), v = x[2].detach();
+    CHECK_FALSE(kexue::scaled_dot_product_attention_with_weights(q, k, v).weights.requires_grad());
+    // v alone: the output needs a gradient, the weights (independent of v) do not.
+    const auto only_v = kexue::scaled_dot_product_attention_with_weights(q, k, x[2]);
+    CHECK(only_v.output.requires_grad());
+    CHECK_FALSE(only_v.weights.requires_grad());
+    {
+      kexue::no_grad_guard guard;
+      CHECK_FALSE(kexue::scaled_dot_product_attention_with_weights(x[0], x[1], x[2]).weights.requires_grad());
+    }
+    // k alone: the weights' gradient reaches k only.
+    const auto only_k = kexue::scaled_dot_product_attention_with_weights(q, x[1], v);
+    REQUIRE(only_k.weights.requires_grad());
+    kexue::sum(kexue::square(only_k.weights)).backward();
+    CHECK(x[1].grad().defined());
+    CHECK_FALSE(q.grad().defined());
   }
 }

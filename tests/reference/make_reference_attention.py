@@ -42,14 +42,22 @@ def padding(batch, nk, padded):
 
 
 def mha(query, key, value, heads, in_w, in_b, out_w, out_b, q_w=None, k_w=None, v_w=None, padding_mask=None,
-        attn_mask=None):
-    """torch.nn.MultiheadAttention(batch_first=True)'s forward with the given parameters: (out, mean weights)."""
+        attn_mask=None, average=True):
+    """torch.nn.MultiheadAttention(batch_first=True)'s forward with the given parameters: {output, weights}
+    (attn_output_weights, averaged over heads or not; it carries gradient, as kexue's)."""
     out, weights = F.multi_head_attention_forward(
         query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1), query.shape[-1], heads, in_w, in_b,
         None, None, False, 0.0, out_w, out_b, training=False, key_padding_mask=padding_mask, need_weights=True,
         attn_mask=attn_mask, use_separate_proj_weight=q_w is not None, q_proj_weight=q_w, k_proj_weight=k_w,
-        v_proj_weight=v_w, average_attn_weights=True)
-    return {"output": out.transpose(0, 1), "weights": weights.detach()}  # kexue returns detached weights
+        v_proj_weight=v_w, average_attn_weights=average)
+    return {"output": out.transpose(0, 1), "weights": weights}
+
+
+def sdpa_weights(q, k, v, hidden):
+    """attention(q, k, v, hidden) and its softmax weights: {output, weights}."""
+    s = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(hidden, float("-inf"))
+    p = torch.softmax(s, -1)
+    return {"output": p @ v, "weights": p}
 
 
 LAYER_PARAMS = {  # case input name -> TransformerEncoderLayer parameter path
@@ -99,7 +107,15 @@ def cases():
                                              additive=mask * 0.5, scale=0.7),
              constant=("mask",))
 
-    # ~~~ multi-head attention ~~~
+    fam.case("sdpa_weights_causal_padding", "p = softmax(q kᵀ/√d masked_fill(hidden, -inf)); {output: p v, "
+             "weights: p}, hidden = triu(ones(5, 5), 1) | key_padding[:, None, None, :], q, k [2, 2, 5, 3], "
+             "v [2, 2, 5, 2], item 1 pads key 4",
+             lambda s: {"q": s.randn(2, 2, 5, 3), "k": s.randn(2, 2, 5, 3), "v": s.randn(2, 2, 5, 2),
+                        "pad": padding(2, 5, [5, 4])},
+             lambda q, k, v, pad: sdpa_weights(
+                 q, k, v, torch.ones(5, 5, dtype=torch.bool).triu(1) | pad[:, None, None, :]))
+
+    # ~~~ multi-head attention (weights: attn_output_weights, differentiated too) ~~~
     fam.case("mha_self_padding", "MultiheadAttention(6, 2, batch_first=True)(x, x, x, key_padding_mask=pad), "
              "x [2, 4, 6], item 1 pads key 3",
              lambda s: {"x": s.randn(2, 4, 6), "in_w": s.randn(18, 6, scale=0.5), "in_b": s.randn(18, scale=0.1),
@@ -122,6 +138,23 @@ def cases():
                         "pad": padding(2, 5, [4, 5])},
              lambda query, key, value, q_w, k_w, v_w, in_b, out_w, out_b, pad: mha(
                  query, key, value, 2, None, in_b, out_w, out_b, q_w=q_w, k_w=k_w, v_w=v_w, padding_mask=pad),
+             second=False)
+
+    fam.case("mha_weights_per_head", "MultiheadAttention(6, 2, batch_first=True)(x, x, x, key_padding_mask=pad, "
+             "attn_mask=triu(ones(5, 5), 1) as bool, average_attn_weights=False), x [2, 5, 6], item 1 pads key 4",
+             lambda s: {"x": s.randn(2, 5, 6), "in_w": s.randn(18, 6, scale=0.5), "in_b": s.randn(18, scale=0.1),
+                        "out_w": s.randn(6, 6, scale=0.5), "out_b": s.randn(6, scale=0.1),
+                        "pad": padding(2, 5, [5, 4])},
+             lambda x, in_w, in_b, out_w, out_b, pad: mha(
+                 x, x, x, 2, in_w, in_b, out_w, out_b, padding_mask=pad,
+                 attn_mask=torch.ones(5, 5, dtype=torch.bool).triu(1), average=False))
+    fam.case("mha_weights_only", "MultiheadAttention(6, 3, batch_first=True)(q, kv, kv, key_padding_mask=pad)[1] "
+             "(the averaged weights alone), q [2, 3, 6], kv [2, 4, 6], item 0 pads key 3",
+             lambda s: {"query": s.randn(2, 3, 6), "kv": s.randn(2, 4, 6), "in_w": s.randn(18, 6, scale=0.5),
+                        "in_b": s.randn(18, scale=0.1), "out_w": s.randn(6, 6, scale=0.5),
+                        "out_b": s.randn(6, scale=0.1), "pad": padding(2, 4, [3, 4])},
+             lambda query, kv, in_w, in_b, out_w, out_b, pad: {"weights": mha(
+                 query, kv, kv, 3, in_w, in_b, out_w, out_b, padding_mask=pad)["weights"]},
              second=False)
 
     # ~~~ transformer encoder layers ~~~

@@ -116,7 +116,7 @@ struct multi_head_attention_call {
   bool causal = false;            ///< query i sees keys j ≤ i + causal_offset
   index_t causal_offset = 0;
   index_t position_offset = 0;       ///< rotary: position of the first query / key (decoding with a cache)
-  bool need_weights = false;         ///< also return the attention weights
+  bool need_weights = false;         ///< also return the attention weights (differentiable)
   bool average_attn_weights = true;  ///< weights averaged over heads [B, Nq, Nk], else [B, H, Nq, Nk]
 
   multi_head_attention_call& with_key_padding_mask(const tensor<bool>& m) {
@@ -150,9 +150,12 @@ struct multi_head_attention_call {
 /// xavier_uniform) when kdim = vdim = E, else q_proj_weight [E, E], k_proj_weight [E, kdim], v_proj_weight
 /// [E, vdim] (xavier_uniform each); in_proj_bias [3E] (zeros); out_proj (linear E → E, PyTorch's linear
 /// init, bias zeroed).
-/// Shapes: query [B, Nq, E], key [B, Nk, kdim], value [B, Nk, vdim] → output [B, Nq, E]; weights (detached,
-/// after dropout) [B, Nq, Nk] averaged over heads or [B, H, Nq, Nk]. Unlike PyTorch, a query that sees no
-/// key gives zeros (before out_proj's bias), not NaN.
+/// Shapes: query [B, Nq, E], key [B, Nk, kdim], value [B, Nk, vdim] → output [B, Nq, E]; weights (after
+/// dropout) [B, Nq, Nk] averaged over heads or [B, H, Nq, Nk]. The weights carry gradient, as PyTorch's
+/// attn_output_weights: to query and key (through the q, k projections, rotary positions included) and so to
+/// in_proj_weight / in_proj_bias (or q_proj_weight, k_proj_weight), second order included; the output keeps
+/// the fused attention path either way. Unlike PyTorch, a query that sees no key gives zeros (before
+/// out_proj's bias), not NaN.
 /// @throws value_error when E is not divisible by H; shape_error naming the configuration and the shapes.
 template <class T = float>
 class multi_head_attention : public cloneable<multi_head_attention<T>, T> {

@@ -6,7 +6,6 @@
 #include <algorithm>  // std::min, std::max, std::fill
 #include <cmath>      // std::log, std::sqrt, std::isfinite, std::isnan
 #include <cstdint>    // std::uint8_t
-#include <iterator>   // std::back_inserter
 #include <limits>     // infinity
 #include <memory>     // std::shared_ptr
 #include <utility>    // std::move
@@ -37,8 +36,9 @@ namespace kexue {
 /// The patterns are non-causal; combine them with `causal` for generation. Local, atrous and sparse never
 /// form the [Nq, Nk] score matrix: the queries are split into tasks (local: blocks of consecutive queries
 /// with the keys of their joint window; atrous: one residue class mod k of queries with the same class of
-/// keys; sparse: a few queries of one residue class with their joint window plus the strided keys), and only
-/// the task's scores are computed, through the GEMM and the softmax kernel.
+/// keys; sparse: the local tasks for the keys with |i − j| ≤ k plus the atrous tasks for the strided keys
+/// with |i − j| > k, the two softmax parts of each row merged through their logsumexps), and only the
+/// task's scores are computed, through the GEMM and the softmax kernel.
 enum class attention_pattern { dense, local, atrous, sparse };
 
 /// @brief How the logits q·k are scaled (spec A16):
@@ -147,11 +147,11 @@ class attention_options {
   generator* gen_ = nullptr;
 };
 
-/// @brief Output and (detached) attention weights of scaled_dot_product_attention_with_weights.
+/// @brief Output and attention weights of scaled_dot_product_attention_with_weights.
 template <class T>
 struct attention_result {
-  tensor<T> output;   ///< [B, H, Nq, dv], differentiable
-  tensor<T> weights;  ///< [B, H, Nq, Nk], after dropout, zero at hidden pairs; no gradient
+  tensor<T> output;   ///< [B, H, Nq, dv], differentiable w.r.t. q, k and v
+  tensor<T> weights;  ///< [B, H, Nq, Nk], after dropout, zero at hidden pairs; differentiable w.r.t. q and k
 };
 
 /// @brief Attention(Q, K, V) = softmax(λ Q Kᵀ + mask) V per batch item and head.
@@ -172,7 +172,12 @@ template <class T>
 tensor<T> scaled_dot_product_attention(const tensor<T>& q, const tensor<T>& k, const tensor<T>& v,
                                        const attention_options<T>& options = {});
 
-/// @brief As scaled_dot_product_attention, also returning the weights `[B, H, Nq, Nk]` (detached).
+/// @brief As scaled_dot_product_attention, also returning the weights W `[B, H, Nq, Nk]` (after dropout, as
+/// torch.nn.MultiheadAttention's attn_output_weights). The output still takes the fused path; when grad mode
+/// is on and q or k requires a gradient, W is recorded as its own op of q and k (masks, λ and dropout factors
+/// constant): dZ = softmax_backward(P, G_W ⊙ drop), dQ = (λ ⊙ dZ) K, dK = (λ ⊙ dZ)ᵀ Q, through the GEMM; under
+/// create_graph P is recomputed densely from q and k, so second order works. Every scale policy, pattern,
+/// mask and dropout is supported. W is dense (the pattern engines scatter their weights into it).
 template <class T>
 attention_result<T> scaled_dot_product_attention_with_weights(const tensor<T>& q, const tensor<T>& k,
                                                               const tensor<T>& v,
@@ -219,57 +224,62 @@ struct geometry {
   bool visible(index_t i, index_t j) const { return j < causal_end(i) && pattern_allows(i, j); }
 };
 
+/// Which of a query's visible keys a task owns: all of them (local, atrous), or, for sparse, the near
+/// part |i − j| ≤ k or the far (strided) part |i − j| > k, so that each visible key is in exactly one task.
+enum class task_part { all, near, far };
+
 /// A unit of the pattern engine: some queries and the sorted union of the keys any of them may see; the
 /// task's weights are a dense [queries, keys] block at `offset` of the per-head weight buffer.
 struct task {
   std::vector<index_t> queries;
   std::vector<index_t> keys;
   index_t offset = 0;
+  task_part part = task_part::all;
 };
 
-/// Appends the keys j ≡ r (mod k) in [0, end) that are outside [lo, hi] to `out` (sorted, merged after).
-inline void strided_keys(index_t r, index_t k, index_t end, std::vector<index_t>& out) {
-  for (index_t j = r; j < end; j += k) out.push_back(j);
+/// True if the pair (i, j) belongs to task t (visibility aside).
+inline bool owns(const task& t, const geometry& g, index_t i, index_t j) {
+  if (t.part == task_part::all) return true;
+  const bool near = i - j <= g.k && j - i <= g.k;
+  return t.part == task_part::near ? near : !near;
 }
 
+/// The tasks of a pattern. Local: blocks of max(8, k) consecutive queries with their joint window (block + 2k
+/// keys for 2k + 1 visible). Atrous: one residue class r = i mod k of queries with the same class of keys.
+/// Sparse: both sets of tasks, the local ones (part near) first, then the strided ones restricted to
+/// |i − j| > k (part far), so every task is a tall GEMM and no key is counted twice; the forward merges the
+/// two softmax parts of a row by their logsumexps.
 inline std::vector<task> make_tasks(const geometry& g, index_t& per_head) {
   std::vector<task> tasks;
-  auto window = [&](index_t first_query, index_t last_query, std::vector<index_t>& keys) {
-    const index_t lo = std::max<index_t>(0, first_query - g.k);
-    const index_t hi = std::min<index_t>(g.causal_end(last_query), last_query + g.k + 1);
-    for (index_t j = lo; j < hi; ++j) keys.push_back(j);
-  };
-  if (g.pattern == attention_pattern::local) {
-    // Blocks of max(8, k) consecutive queries: the block's window is (block + 2k) keys for 2k + 1 visible.
+  auto local_tasks = [&](task_part part) {
     const index_t block = std::max<index_t>(8, g.k);
     for (index_t i0 = 0; i0 < g.nq; i0 += block) {
       task t;
+      t.part = part;
       const index_t i1 = std::min(g.nq, i0 + block);
       for (index_t i = i0; i < i1; ++i) t.queries.push_back(i);
-      window(i0, i1 - 1, t.keys);
+      const index_t lo = std::max<index_t>(0, i0 - g.k);
+      const index_t hi = std::min<index_t>(g.causal_end(i1 - 1), i1 + g.k);
+      for (index_t j = lo; j < hi; ++j) t.keys.push_back(j);
       tasks.push_back(std::move(t));
     }
-  } else {
-    // atrous and sparse: residue classes r = i mod k; sparse takes chunks of `group` queries of a class.
-    const index_t group = g.pattern == attention_pattern::atrous ? g.nq : 4;
+  };
+  auto strided_tasks = [&](task_part part) {
     for (index_t r = 0; r < std::min(g.k, g.nq); ++r) {
-      for (index_t first = r; first < g.nq; first += group * g.k) {
-        task t;
-        for (index_t i = first, c = 0; i < g.nq && c < group; i += g.k, ++c) t.queries.push_back(i);
-        const index_t last = t.queries.back();
-        strided_keys(r, g.k, g.causal_end(last), t.keys);
-        if (g.pattern == attention_pattern::sparse) {
-          std::vector<index_t> win;
-          window(first, last, win);
-          std::vector<index_t> merged;
-          merged.reserve(win.size() + t.keys.size());
-          std::merge(win.begin(), win.end(), t.keys.begin(), t.keys.end(), std::back_inserter(merged));
-          merged.erase(std::unique(merged.begin(), merged.end()), merged.end());
-          t.keys = std::move(merged);
-        }
-        tasks.push_back(std::move(t));
-      }
+      task t;
+      t.part = part;
+      for (index_t i = r; i < g.nq; i += g.k) t.queries.push_back(i);
+      for (index_t j = r; j < g.causal_end(t.queries.back()); j += g.k) t.keys.push_back(j);
+      tasks.push_back(std::move(t));
     }
+  };
+  if (g.pattern == attention_pattern::local) {
+    local_tasks(task_part::all);
+  } else if (g.pattern == attention_pattern::atrous) {
+    strided_tasks(task_part::all);
+  } else {
+    local_tasks(task_part::near);
+    strided_tasks(task_part::far);
   }
   per_head = 0;
   for (auto& t : tasks) {
@@ -581,7 +591,7 @@ void task_masks(const saved_state<T>& s, const task& t, index_t b, index_t h, ta
     const T* add = s.masks.add_row(g, b, h, i);
     for (index_t jj = 0; jj < cols; ++jj) {
       const index_t j = t.keys[jj];
-      bool ok = g.visible(i, j) && (keep_keys == nullptr || keep_keys[j] != 0);
+      bool ok = g.visible(i, j) && owns(t, g, i, j) && (keep_keys == nullptr || keep_keys[j] != 0);
       if (add != nullptr) {
         w.add[ii * cols + jj] = add[j];
         ok = ok && add[j] != -std::numeric_limits<T>::infinity();
@@ -623,34 +633,76 @@ T row_scale(const saved_state<T>& s, const attention_options<T>& o, index_t n) {
   return o.scale_policy() == attention_scale::entropy_invariant ? entropy_scale<T>(n, o.min_keys(), s.geo.d) : s.scale;
 }
 
+/// Sparse forward, second part of a row: merges the far part (normalised weights `pf` of length cols, output
+/// `of`, logsumexp `lf`) into the near part already in `out` (logsumexp `ln`): with l = log(e^ln + e^lf), the
+/// near weights are to be multiplied by e^(ln − l) (returned), the far ones are multiplied here by e^(lf − l),
+/// and out = e^(ln − l)·out + e^(lf − l)·of. Rows that see no key in either part stay 0.
+template <class T>
+T merge_parts(T ln, T lf, T* pf, index_t cols, const T* of, T* out, index_t dv) {
+  const T m = std::max(ln, lf);
+  T wn = T(0), wf = T(0);
+  if (m != -std::numeric_limits<T>::infinity()) {
+    const T en = std::exp(ln - m), ef = std::exp(lf - m), total = en + ef;
+    wn = en / total;
+    wf = ef / total;
+  }
+  for (index_t jj = 0; jj < cols; ++jj) pf[jj] *= wf;
+  for (index_t c = 0; c < dv; ++c) out[c] = wn * out[c] + wf * of[c];
+  return wn;
+}
+
 template <class T>
 tensor<T> pattern_forward(const tensor<T>& q, const tensor<T>& k, const tensor<T>& v, saved_state<T>& s,
                           const attention_options<T>& o) {
   const geometry& g = s.geo;
   const index_t bh = g.batch * g.heads, nq = g.nq, nk = g.nk, d = g.d, dv = g.dv;
+  const bool split = g.pattern == attention_pattern::sparse;
+  const bool entropy = o.scale_policy() == attention_scale::entropy_invariant;
   s.p = tensor<T>::empty({bh, s.per_head});
-  s.lam.assign(static_cast<std::size_t>(bh * nq), T(0));
+  s.lam.assign(static_cast<std::size_t>(bh * nq), s.scale);
   auto out = tensor<T>::empty({g.batch, g.heads, nq, dv});
   parallel_for(0, bh, 1, [&](index_t h0, index_t h1) {
     task_scratch<T> w;
-    std::vector<index_t> count;
+    std::vector<index_t> count, total;
+    std::vector<T> lse, lse_near, w_near;
     for (index_t head = h0; head < h1; ++head) {
       const index_t b = head / g.heads, h = head % g.heads;
       const T* qh = q.data() + head * nq * d;
       const T* kh = k.data() + head * nk * d;
       const T* vh = v.data() + head * nk * dv;
       T* oh = out.data() + head * nq * dv;
+      T* lam = s.lam.data() + head * nq;
+      if (split && entropy) {
+        // λ_i needs the keys of both parts of row i before either part is computed.
+        total.assign(static_cast<std::size_t>(nq), 0);
+        for (const task& t : s.tasks) {
+          task_masks(s, t, b, h, w, count);
+          for (std::size_t ii = 0; ii < t.queries.size(); ++ii) total[t.queries[ii]] += count[ii];
+        }
+        for (index_t i = 0; i < nq; ++i) lam[i] = row_scale(s, o, total[i]);
+      }
+      if (split) {
+        lse_near.assign(static_cast<std::size_t>(nq), -std::numeric_limits<T>::infinity());
+        w_near.assign(static_cast<std::size_t>(nq), T(0));
+      }
       for (const task& t : s.tasks) {
         const index_t rows = static_cast<index_t>(t.queries.size()), cols = static_cast<index_t>(t.keys.size());
+        const index_t ld = std::max<index_t>(cols, 1);
         task_masks(s, t, b, h, w, count);
-        for (index_t ii = 0; ii < rows; ++ii) s.lam[head * nq + t.queries[ii]] = row_scale(s, o, count[ii]);
-        gather_rows(qh, d, t.queries, w.qt, [&](index_t ii) { return s.lam[head * nq + t.queries[ii]]; });
+        if (!split && entropy) {
+          for (index_t ii = 0; ii < rows; ++ii) lam[t.queries[ii]] = row_scale(s, o, count[ii]);
+        }
+        gather_rows(qh, d, t.queries, w.qt, [&](index_t ii) { return lam[t.queries[ii]]; });
         gather_rows(kh, d, t.keys, w.kt, [](index_t) { return T(1); });
         gather_rows(vh, dv, t.keys, w.vt, [](index_t) { return T(1); });
         T* pt = s.p.data() + head * s.per_head + t.offset;
-        kernels::gemm<T>(false, true, rows, cols, d, T(1), w.qt.data(), d, w.kt.data(), d, T(0), pt,
-                         std::max<index_t>(cols, 1));
-        softmax_rows<T>(pt, pt, rows, cols, task_softmax_options(w, rows, cols));
+        kernels::gemm<T>(false, true, rows, cols, d, T(1), w.qt.data(), d, w.kt.data(), d, T(0), pt, ld);
+        const softmax_options<T> so = task_softmax_options(w, rows, cols);
+        if (split) {
+          lse.resize(static_cast<std::size_t>(rows));
+          logsumexp_rows<T>(pt, lse.data(), rows, cols, so);
+        }
+        softmax_rows<T>(pt, pt, rows, cols, so);
         const T* pd = pt;
         if (s.dropout > 0) {
           w.dz.resize(static_cast<std::size_t>(rows * cols));
@@ -659,10 +711,25 @@ tensor<T> pattern_forward(const tensor<T>& q, const tensor<T>& k, const tensor<T
           pd = w.dz.data();
         }
         w.ot.resize(static_cast<std::size_t>(rows * dv));
-        kernels::gemm<T>(false, false, rows, dv, cols, T(1), pd, std::max<index_t>(cols, 1), w.vt.data(), dv, T(0),
-                         w.ot.data(), dv);
+        kernels::gemm<T>(false, false, rows, dv, cols, T(1), pd, ld, w.vt.data(), dv, T(0), w.ot.data(), dv);
         for (index_t ii = 0; ii < rows; ++ii) {
-          std::copy(w.ot.begin() + ii * dv, w.ot.begin() + (ii + 1) * dv, oh + t.queries[ii] * dv);
+          const index_t i = t.queries[ii];
+          if (t.part == task_part::far) {
+            w_near[i] = merge_parts(lse_near[i], lse[ii], pt + ii * cols, cols, w.ot.data() + ii * dv, oh + i * dv, dv);
+          } else {
+            std::copy(w.ot.begin() + ii * dv, w.ot.begin() + (ii + 1) * dv, oh + i * dv);
+            if (split) lse_near[i] = lse[ii];
+          }
+        }
+      }
+      if (!split) continue;
+      for (const task& t : s.tasks) {  // the near weights get their share of the row's total
+        if (t.part != task_part::near) continue;
+        const index_t cols = static_cast<index_t>(t.keys.size());
+        T* pt = s.p.data() + head * s.per_head + t.offset;
+        for (std::size_t ii = 0; ii < t.queries.size(); ++ii) {
+          const T f = w_near[t.queries[ii]];
+          for (index_t jj = 0; jj < cols; ++jj) pt[ii * cols + jj] *= f;
         }
       }
     }
@@ -670,11 +737,14 @@ tensor<T> pattern_forward(const tensor<T>& q, const tensor<T>& k, const tensor<T
   return out;
 }
 
+/// Fused backward of the pattern engine (recording off): returns {dq, dk, dv}. `out` is the forward's output:
+/// for sparse, the two parts of a row share the softmax backward's row term Σ_j p_ij dP_ij = g_i · o_i.
 template <class T>
 std::vector<tensor<T>> pattern_backward(const saved_state<T>& s, const tensor<T>& q, const tensor<T>& k,
-                                        const tensor<T>& v, const tensor<T>& grad) {
+                                        const tensor<T>& v, const tensor<T>& grad, const tensor<T>& out) {
   const geometry& g = s.geo;
   const index_t bh = g.batch * g.heads, nq = g.nq, nk = g.nk, d = g.d, dv = g.dv;
+  const bool split = g.pattern == attention_pattern::sparse;
   const tensor<T>& go = grad;
   const bool want_q = q.requires_grad(), want_k = k.requires_grad(), want_v = v.requires_grad();
   tensor<T> gq = want_q ? zeros<T>(q.shape()) : tensor<T>();
@@ -682,12 +752,19 @@ std::vector<tensor<T>> pattern_backward(const saved_state<T>& s, const tensor<T>
   tensor<T> gv = want_v ? zeros<T>(v.shape()) : tensor<T>();
   parallel_for(0, bh, 1, [&](index_t h0, index_t h1) {
     task_scratch<T> w;
-    std::vector<T> pd, tmp;
+    std::vector<T> pd, tmp, row_term;
     for (index_t head = h0; head < h1; ++head) {
       const T* qh = q.data() + head * nq * d;
       const T* kh = k.data() + head * nk * d;
       const T* vh = v.data() + head * nk * dv;
       const T* gh = go.data() + head * nq * dv;
+      if (split && (want_q || want_k)) {
+        row_term.assign(static_cast<std::size_t>(nq), T(0));
+        const T* oh = out.data() + head * nq * dv;
+        for (index_t i = 0; i < nq; ++i) {
+          for (index_t c = 0; c < dv; ++c) row_term[i] += gh[i * dv + c] * oh[i * dv + c];
+        }
+      }
       for (const task& t : s.tasks) {
         const index_t rows = static_cast<index_t>(t.queries.size()), cols = static_cast<index_t>(t.keys.size());
         const index_t ld = std::max<index_t>(cols, 1);
@@ -714,7 +791,15 @@ std::vector<tensor<T>> pattern_backward(const saved_state<T>& s, const tensor<T>
           const T* f = s.drop.data() + head * s.per_head + t.offset;
           for (index_t e = 0; e < rows * cols; ++e) w.dz[e] *= f[e];
         }
-        softmax_backward_rows<T>(pt, w.dz.data(), w.dz.data(), rows, cols);
+        if (split) {  // dZ = P ⊙ (dP − g_i · o_i); hidden keys have P = 0
+          for (index_t ii = 0; ii < rows; ++ii) {
+            const T r = row_term[t.queries[ii]];
+            for (index_t jj = 0; jj < cols; ++jj)
+              w.dz[ii * cols + jj] = pt[ii * cols + jj] * (w.dz[ii * cols + jj] - r);
+          }
+        } else {
+          softmax_backward_rows<T>(pt, w.dz.data(), w.dz.data(), rows, cols);
+        }
         if (want_q) {
           gather_rows(kh, d, t.keys, w.kt, [](index_t) { return T(1); });
           tmp.resize(static_cast<std::size_t>(rows * d));
@@ -722,7 +807,7 @@ std::vector<tensor<T>> pattern_backward(const saved_state<T>& s, const tensor<T>
           T* gqh = gq.data() + head * nq * d;
           for (index_t ii = 0; ii < rows; ++ii) {
             const T lam = s.lam[head * nq + t.queries[ii]];
-            for (index_t c = 0; c < d; ++c) gqh[t.queries[ii] * d + c] = lam * tmp[ii * d + c];
+            for (index_t c = 0; c < d; ++c) gqh[t.queries[ii] * d + c] += lam * tmp[ii * d + c];
           }
         }
         if (want_k) {
@@ -751,7 +836,9 @@ tensor<T> tasks_to_dense(const saved_state<T>& s, const tensor<T>& x) {
       const T* src = x.data() + head * s.per_head + t.offset;
       for (std::size_t ii = 0; ii < t.queries.size(); ++ii) {
         T* row = out.data() + (head * g.nq + t.queries[ii]) * g.nk;
-        for (std::size_t jj = 0; jj < t.keys.size(); ++jj) row[t.keys[jj]] = src[ii * t.keys.size() + jj];
+        for (std::size_t jj = 0; jj < t.keys.size(); ++jj) {
+          if (owns(t, g, t.queries[ii], t.keys[jj])) row[t.keys[jj]] = src[ii * t.keys.size() + jj];
+        }
       }
     }
   }
@@ -776,23 +863,32 @@ tensor<bool> dense_keep(const saved_state<T>& s) {
   return keep;
 }
 
+/// λ as a constant tensor broadcastable to [B, H, Nq, Nk]: [B, H, Nq, 1] per row, or [1].
+template <class T>
+tensor<T> scale_tensor(const saved_state<T>& s) {
+  if (!s.per_row) return full<T>({1}, s.scale);
+  auto lam = tensor<T>::empty({s.geo.batch, s.geo.heads, s.geo.nq, 1});
+  std::copy(s.lam.begin(), s.lam.end(), lam.data());
+  return lam;
+}
+
+/// The softmax weights (before dropout) recomputed densely from q and k with differentiable ops and the
+/// equivalent explicit mask, for second order.
+template <class T>
+tensor<T> composed_weights(const saved_state<T>& s, const tensor<T>& q, const tensor<T>& k, const tensor<T>& lam) {
+  tensor<T> z = matmul(q, k, false, true) * lam;
+  if (s.masks.additive.defined()) z = z + s.masks.additive;
+  return kexue::softmax(z, dense_keep(s), -1);
+}
+
 /// The backward composed of differentiable ops (create_graph): a dense recomputation of the weights from q
 /// and k with the equivalent explicit mask, then dV = Pᵀ G, dZ = softmax_backward(P, (G Vᵀ) ⊙ drop),
 /// dQ = (λ ⊙ dZ) K, dK = (λ ⊙ dZ)ᵀ Q. The masks, λ and the dropout factors are constants.
 template <class T>
 std::vector<tensor<T>> composed_backward(const saved_state<T>& s, bool pattern_engine, const tensor<T>& q,
                                          const tensor<T>& k, const tensor<T>& v, const tensor<T>& grad) {
-  const geometry& g = s.geo;
-  tensor<T> lam;
-  if (s.per_row) {
-    lam = tensor<T>::empty({g.batch, g.heads, g.nq, 1});
-    std::copy(s.lam.begin(), s.lam.end(), lam.data());
-  } else {
-    lam = full<T>({1}, s.scale);
-  }
-  tensor<T> z = matmul(q, k, false, true) * lam;
-  if (s.masks.additive.defined()) z = z + s.masks.additive;
-  const tensor<T> p = kexue::softmax(z, dense_keep(s), -1);
+  const tensor<T> lam = scale_tensor(s);
+  const tensor<T> p = composed_weights(s, q, k, lam);
   tensor<T> drop;
   if (s.dropout > 0) drop = pattern_engine ? tasks_to_dense(s, s.drop) : s.drop;
   const tensor<T> pd = s.dropout > 0 ? p * drop : p;
@@ -806,6 +902,35 @@ std::vector<tensor<T>> composed_backward(const saved_state<T>& s, bool pattern_e
     if (k.requires_grad()) gk = matmul(ds, q, true, false);
   }
   return {gq, gk, gv};
+}
+
+/// The dense weights W = P ⊙ drop [B, H, Nq, Nk] of a forward, recorded as an op of q and k. Backward:
+/// dZ = softmax_backward(P, G ⊙ drop), dQ = (λ ⊙ dZ) K, dK = (λ ⊙ dZ)ᵀ Q with the forward's P as a constant;
+/// under create_graph P is recomputed from q and k (composed_weights), so second order works.
+template <class T>
+tensor<T> weights(const std::shared_ptr<saved_state<T>>& s, bool pattern_engine, const tensor<T>& q,
+                  const tensor<T>& k) {
+  // The dense engine's P stays in the saved state; the pattern engine's dense P is the output itself
+  // (read back through saved_output) unless dropout makes them differ.
+  const tensor<T> p = pattern_engine ? tasks_to_dense(*s, s->p) : s->p.copy();
+  tensor<T> drop;
+  if (s->dropout > 0) drop = pattern_engine ? tasks_to_dense(*s, s->drop) : s->drop;
+  const tensor<T> w = s->dropout > 0 ? tensor<T>(p * drop) : p;
+  return autograd::record<T>("scaled_dot_product_attention_weights", w, {q, k}, [&](auto self) {
+    const tensor<T> saved_p = pattern_engine && s->dropout > 0 ? p : tensor<T>();
+    return [s, q, k, drop, saved_p, pattern_engine, self](const tensor<T>& grad) {
+      const tensor<T> lam = scale_tensor(*s);
+      tensor<T> p_used;
+      if (is_grad_enabled()) {
+        p_used = composed_weights(*s, q, k, lam);
+      } else {
+        p_used = !pattern_engine ? s->p : saved_p.defined() ? saved_p : autograd::saved_output<T>(self);
+      }
+      const tensor<T> ds = kexue::softmax_backward(p_used, drop.defined() ? grad * drop : grad, -1) * lam;
+      return std::vector<tensor<T>>{q.requires_grad() ? matmul(ds, k) : tensor<T>(),
+                                    k.requires_grad() ? matmul(ds, q, true, false) : tensor<T>()};
+    };
+  });
 }
 
 template <class T>
@@ -882,15 +1007,12 @@ attention_result<T> run(const tensor<T>& q_in, const tensor<T>& k_in, const tens
     out = dense_forward(q, k, v, *s);
   }
   attention_result<T> r;
-  if (want_weights) {
-    tensor<T> w = pattern_engine ? tasks_to_dense(*s, s->p) : s->p.copy();
-    if (s->dropout > 0) w = pattern_engine ? w * tasks_to_dense(*s, s->drop) : w * s->drop;
-    r.weights = w.detach();
-  }
-  r.output = autograd::record<T>(op_name, std::move(out), {q, k, v}, [s, q, k, v, pattern_engine](auto) {
-    return [s, q, k, v, pattern_engine](const tensor<T>& grad) {
+  if (want_weights) r.weights = weights(s, pattern_engine, q, k);
+  r.output = autograd::record<T>(op_name, std::move(out), {q, k, v}, [s, q, k, v, pattern_engine](auto self) {
+    return [s, q, k, v, pattern_engine, self](const tensor<T>& grad) {
       if (is_grad_enabled()) return composed_backward(*s, pattern_engine, q, k, v, grad);
-      return pattern_engine ? pattern_backward(*s, q, k, v, grad) : dense_backward(*s, q, k, v, grad);
+      if (!pattern_engine) return dense_backward(*s, q, k, v, grad);
+      return pattern_backward(*s, q, k, v, grad, autograd::saved_output<T>(self));
     };
   });
   return r;
