@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// SGEMM C = A B (row-major, fp32): kexue's kernel against its scalar twin, Eigen, OpenBLAS and oneDNN, on 1
-// and 2 threads, in GFLOP/s and in percent of the FMA peak measured by this binary at start-up.
+// SGEMM C = A B (row-major, fp32): kexue's kernel (and its pre-packed-B entry) against its scalar twin, Eigen,
+// OpenBLAS and oneDNN, on 1 and 2 threads, in GFLOP/s and in percent of the FMA peak measured at start-up.
 //
 //   bench_gemm --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //              --benchmark_enable_random_interleaving=true --benchmark_out=gemm.json
@@ -123,6 +123,24 @@ void BM_gemm_kernel(benchmark::State& state) {
   finish(state, p, threads);
 }
 
+/// kernels::gemm_packed with B packed once before the timed loop (as a layer's weights would be): the
+/// product without the packing of B that every gemm call does.
+void BM_gemm_packed(benchmark::State& state) {
+  gemm_problem p(state.range(0), state.range(1), state.range(2));
+  const int threads = threads_of(state);
+  kexue::set_num_threads(threads);
+  const kexue::kernels::packed_b<float> packed(false, p.k, p.n, p.b, p.n);
+  auto run = [&] { kexue::kernels::gemm_packed<float>(false, p.m, 1.0f, p.a, p.k, packed, 0.0f, p.c, p.n); };
+  run();
+  if (!check_once(state, p)) return;
+  for (auto _ : state) {
+    run();
+    benchmark::DoNotOptimize(p.c);
+    benchmark::ClobberMemory();
+  }
+  finish(state, p, threads);
+}
+
 void BM_gemm_reference(benchmark::State& state) {
   gemm_problem p(state.range(0), state.range(1), state.range(2));
   auto run = [&] {
@@ -225,6 +243,7 @@ void register_grid(const char* name, void (*fn)(benchmark::State&), int max_thre
 
 void register_all(int max_threads) {
   register_grid("BM_gemm_kernel", BM_gemm_kernel, max_threads, 4096);
+  register_grid("BM_gemm_packed", BM_gemm_packed, max_threads, 4096);
   register_grid("BM_gemm_reference", BM_gemm_reference, 1, 128);
   register_grid("BM_gemm_eigen", BM_gemm_eigen, max_threads, 4096);
 #ifdef KEXUE_BENCH_HAVE_OPENBLAS

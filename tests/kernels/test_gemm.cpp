@@ -8,6 +8,7 @@
 #include <random>     // std::mt19937
 #include <vector>
 
+#include "kernels/test_gemm_support.hpp"
 #include <doctest/doctest.h>
 
 #include <kexue/kernels/gemm.hpp>
@@ -16,128 +17,15 @@
 
 namespace {
 
-using kexue::index_t;
-namespace kk = kexue::kernels;
+using namespace kexue_gemm_test;
 
-struct thread_count_guard {
-  explicit thread_count_guard(int n) : saved_(kexue::get_num_threads()) { kexue::set_num_threads(n); }
-  ~thread_count_guard() { kexue::set_num_threads(saved_); }
-  thread_count_guard(const thread_count_guard&) = delete;
-  thread_count_guard& operator=(const thread_count_guard&) = delete;
-
- private:
-  int saved_;
-};
-
-/// One call of gemm: sizes, transposes, scalars, and how the operands are laid out in memory.
+/// Runs gemm and gemm_reference on one case (see check_case_with).
 template <class T>
-struct gemm_case {
-  bool trans_a = false;
-  bool trans_b = false;
-  index_t m = 1, n = 1, k = 1;
-  T alpha = T(1);
-  T beta = T(0);
-  index_t pad = 0;        ///< extra elements per row of A, B and C beyond the minimum stride
-  index_t offset = 0;     ///< operands start this many elements into their buffers (1: misaligned)
-  bool integers = false;  ///< small integers: every product and sum is exact, so results must match exactly
-};
-
-/// Operands of a gemm_case, filled from a seeded generator. C holds the same start values for both runs.
-template <class T>
-struct gemm_operands {
-  index_t lda, ldb, ldc;
-  std::vector<T> a, b, c, c_ref, bias;
-
-  gemm_operands(const gemm_case<T>& gc, std::uint32_t seed) : offset_(gc.offset) {
-    lda = (gc.trans_a ? gc.m : gc.k) + gc.pad;
-    ldb = (gc.trans_b ? gc.k : gc.n) + gc.pad;
-    ldc = gc.n + gc.pad;
-    std::mt19937 gen(seed);
-    auto draw = [&] {
-      if (gc.integers) return T(static_cast<int>(gen() % 9) - 4);                      // -4..4
-      return T(2) * T(gen() >> 8) * T(1.0 / 16777216.0) - T(1) + T(1.0 / 16777216.0);  // (-1, 1), never 0
-    };
-    auto fill = [&](std::vector<T>& v, index_t count) {
-      v.resize(static_cast<std::size_t>(count + gc.offset));
-      for (auto& x : v) x = draw();
-    };
-    fill(a, (gc.trans_a ? gc.k : gc.m) * lda);
-    fill(b, (gc.trans_b ? gc.n : gc.k) * ldb);
-    fill(c, gc.m * ldc);
-    fill(bias, gc.n);
-    c_ref = c;
-  }
-  const T* pa() const { return a.data() + offset_; }
-  const T* pb() const { return b.data() + offset_; }
-  T* pc() { return c.data() + offset_; }
-  T* pc_ref() { return c_ref.data() + offset_; }
-  index_t offset_;
-};
-
-/// Largest |c - c_ref| divided by the error bound of that element, over C. A value <= 1 passes.
-/// Bound: each of the two results is a sum of k products, whose rounding error is at most
-/// gamma_k = k u sum_p |a_ip b_pj| (u = epsilon / 2; Higham, Accuracy and Stability, §3.1) plus the
-/// roundings of the alpha, beta and bias terms; so the two differ by at most
-/// (k + 3) epsilon (|alpha| sum |a||b| + |beta c| + |bias|). Random data stays far below it, while a
-/// missing or doubled product (about sum |a||b| / k) stays above it for every k used here.
-template <class T>
-double worst_error_ratio(const gemm_case<T>& gc, gemm_operands<T>& ops, const std::vector<T>& c_start, const T* bias) {
-  const double eps = std::numeric_limits<T>::epsilon();
-  double worst = 0;
-  for (index_t i = 0; i < gc.m; ++i) {
-    for (index_t j = 0; j < gc.n; ++j) {
-      double magnitude = 0;
-      for (index_t p = 0; p < gc.k; ++p) {
-        const T x = gc.trans_a ? ops.pa()[p * ops.lda + i] : ops.pa()[i * ops.lda + p];
-        const T y = gc.trans_b ? ops.pb()[j * ops.ldb + p] : ops.pb()[p * ops.ldb + j];
-        magnitude += std::abs(double(x) * double(y));
-      }
-      const std::size_t at = static_cast<std::size_t>(gc.offset + i * ops.ldc + j);
-      magnitude = std::abs(double(gc.alpha)) * magnitude;
-      if (gc.beta != T(0)) magnitude += std::abs(double(gc.beta) * double(c_start[at]));
-      if (bias) magnitude += std::abs(double(bias[j]));
-      const double bound = double(gc.k + 3) * eps * magnitude + double(std::numeric_limits<T>::min());
-      const double diff = std::abs(double(ops.c[at]) - double(ops.c_ref[at]));
-      if (gc.integers) {
-        worst = std::max(worst, diff == 0 ? 0.0 : 2.0);
-      } else {
-        worst = std::max(worst, diff / bound);
-      }
-    }
-  }
-  return worst;
-}
-
-/// Runs gemm and gemm_reference on one case and checks C agrees everywhere, and that gemm wrote nothing
-/// outside the m x n window of C (padding and the offset gap keep their start values).
-template <class T>
-void check_case(const gemm_case<T>& gc, const kk::gemm_epilogue<T>& epilogue_in = {}, bool use_bias = false) {
-  const std::uint32_t seed = static_cast<std::uint32_t>(kexue_test_seed() + gc.m * 131 + gc.n * 17 + gc.k);
-  gemm_operands<T> ops(gc, seed);
-  kk::gemm_epilogue<T> epilogue = epilogue_in;
-  if (use_bias) epilogue.bias = ops.bias.data();
-  const std::vector<T> c_start = ops.c;
-  CAPTURE(gc.trans_a);
-  CAPTURE(gc.trans_b);
-  CAPTURE(gc.m);
-  CAPTURE(gc.n);
-  CAPTURE(gc.k);
-  CAPTURE(gc.alpha);
-  CAPTURE(gc.beta);
-  CAPTURE(gc.pad);
-  CAPTURE(gc.offset);
-  kk::gemm<T>(gc.trans_a, gc.trans_b, gc.m, gc.n, gc.k, gc.alpha, ops.pa(), ops.lda, ops.pb(), ops.ldb, gc.beta,
-              ops.pc(), ops.ldc, epilogue);
-  kk::gemm_reference<T>(gc.trans_a, gc.trans_b, gc.m, gc.n, gc.k, gc.alpha, ops.pa(), ops.lda, ops.pb(), ops.ldb,
-                        gc.beta, ops.pc_ref(), ops.ldc, epilogue);
-  CHECK(worst_error_ratio(gc, ops, c_start, epilogue.bias) <= 1.0);
-  bool outside_untouched = true;
-  for (std::size_t at = 0; at < ops.c.size(); ++at) {
-    const index_t rel = static_cast<index_t>(at) - gc.offset;
-    const bool inside = rel >= 0 && rel % ops.ldc < gc.n && rel / ops.ldc < gc.m;
-    if (!inside && !(ops.c[at] == c_start[at])) outside_untouched = false;
-  }
-  CHECK(outside_untouched);
+void check_case(const gemm_case<T>& gc, const kk::gemm_epilogue<T>& epilogue = {}, bool use_bias = false) {
+  check_case_with(gc, epilogue, use_bias, [&gc](gemm_operands<T>& ops, const kk::gemm_epilogue<T>& e) {
+    kk::gemm<T>(gc.trans_a, gc.trans_b, gc.m, gc.n, gc.k, gc.alpha, ops.pa(), ops.lda, ops.pb(), ops.ldb, gc.beta,
+                ops.pc(), ops.ldc, e);
+  });
 }
 
 /// Sizes around every multiple of the register tile and the cache blocks of the build being tested.
@@ -171,27 +59,7 @@ TEST_SUITE("kernels.gemm") {
   }
 
   TEST_CASE_TEMPLATE("gemm matches the reference on tails of the tile and block sizes", T, float, double) {
-    // Sampled combinations: every m and n of the edge list, with a depth that crosses a K block (k > kc)
-    // for a third of them, all four transposes, padded strides and a misaligned start for some.
-    const index_t kc = kk::gemm_blocking_for<T>().kc;
-    const std::vector<index_t> depths = {1, 17, 64, kc - 1, kc + 1, 2 * kc + 3};
-    int counter = 0;
-    for (index_t m : edge_sizes) {
-      for (index_t n : edge_sizes) {
-        gemm_case<T> gc;
-        gc.trans_a = counter & 1;
-        gc.trans_b = (counter >> 1) & 1;
-        gc.m = m;
-        gc.n = n;
-        gc.k = depths[static_cast<std::size_t>(counter) % depths.size()];
-        gc.pad = counter % 3 == 0 ? 5 : 0;
-        gc.offset = counter % 4 == 1 ? 1 : 0;
-        gc.alpha = T(0.75);
-        gc.beta = counter % 2 ? T(0) : T(-1.5);
-        ++counter;
-        check_case(gc);
-      }
-    }
+    for (const gemm_case<T>& gc : gemm_tail_cases<T>(edge_sizes, false)) check_case(gc);
   }
 
   TEST_CASE_TEMPLATE("gemm matches the reference on large products on one and two threads", T, float, double) {

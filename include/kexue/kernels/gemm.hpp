@@ -4,6 +4,7 @@
 
 #include <algorithm>  // std::min, std::max
 #include <cstddef>    // std::size_t
+#include <memory>     // std::shared_ptr: the storage of packed_b
 #include <new>        // aligned operator new for the packing buffers
 
 #if defined(__unix__) || defined(__APPLE__)
@@ -48,6 +49,51 @@ template <class T>
 void gemm_batched(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
                   const T* b, index_t ldb, T beta, T* c, index_t ldc, index_t batch, index_t stride_a, index_t stride_b,
                   index_t stride_c, const gemm_epilogue<T>& epilogue = {});
+
+/// @brief op(B) packed once, in the layout gemm's micro-kernel reads, for products that reuse the same B
+///        many times (the hidden-to-hidden weights of a recurrent layer at every time step, a frozen layer's
+///        weights): gemm_packed then skips the packing gemm does on every call.
+/// @details Built from the same arguments as gemm's B: op(B) is k x n; with trans_b, B is stored n x k (row
+///          stride ldb >= k), otherwise k x n (ldb >= n). The packed copy holds round_up(n, nr) x k values
+///          (zero-padded columns), is independent of B afterwards (B may change or be freed), and is
+///          immutable: copies share it, and any number of threads may multiply by it at once. The layout
+///          depends on the build (tile) and on the machine's cache sizes (depth blocking), so a packed_b is
+///          not meant to be stored or sent elsewhere. Throws shape_error for negative sizes or a short ldb.
+template <class T>
+class packed_b {
+ public:
+  /// An empty operand (k = n = 0).
+  packed_b() = default;
+  packed_b(bool trans_b, index_t k, index_t n, const T* b, index_t ldb);
+
+  /// Rows of op(B) (the depth of the product).
+  index_t k() const noexcept { return k_; }
+  /// Columns of op(B) (and of C).
+  index_t n() const noexcept { return n_; }
+
+  /// Implementation: the packed blocks. Depth block q (rows q * block_depth() .. of op(B)) starts at
+  /// data() + q * block_stride() and holds ceil(n / nr) panels of d x nr values (d its depth), as
+  /// detail::gemm_pack_b writes them.
+  const T* data() const noexcept { return data_.get(); }
+  index_t block_depth() const noexcept { return block_depth_; }
+  index_t block_stride() const noexcept { return block_stride_; }
+
+ private:
+  std::shared_ptr<T> data_;
+  index_t k_ = 0, n_ = 0, block_depth_ = 0, block_stride_ = 0;
+};
+
+/// @brief C = act(alpha op(A) B + beta C + bias) with B packed beforehand: the same result as
+///        gemm(trans_a, trans_b, m, b.n(), b.k(), alpha, a, lda, <the B b was packed from>, ldb, beta, c, ldc,
+///        epilogue), bit for bit, without packing B again.
+/// @param trans_a  op(A) = A^T: A is stored k x m (row stride lda >= m); otherwise m x k (lda >= k), k = b.k()
+/// @param m        rows of op(A) and C (>= 0); C is m x b.n() with row stride ldc >= b.n()
+/// @details Same contracts as gemm for alpha, beta (beta == 0 ignores C), the epilogue, threads (results do
+///          not depend on the thread count) and alignment. Throws shape_error for a negative m or short
+///          strides.
+template <class T>
+void gemm_packed(bool trans_a, index_t m, T alpha, const T* a, index_t lda, const packed_b<T>& b, T beta, T* c,
+                 index_t ldc, const gemm_epilogue<T>& epilogue = {});
 
 /// @brief Cache blocking of the packed GEMM: op(A) is packed in panels of mc x kc, op(B) in blocks of kc x nc.
 struct gemm_blocking {
@@ -276,6 +322,16 @@ struct gemm_prefetcher {
   }
 };
 
+/// Where gemm_serial finds op(B) already packed (see packed_b): depth block q at data + q * block_stride,
+/// the panels of the serial call's first column `col0` columns (a multiple of nr) into each block.
+template <class T>
+struct gemm_prepacked {
+  const T* data;
+  index_t block_stride;
+  index_t block_depth;
+  index_t col0;
+};
+
 /// Operands up to this size are read in place rather than packed (they stay in L1/L2 as they are).
 inline constexpr index_t gemm_direct_bytes = 64 << 10;
 
@@ -289,9 +345,11 @@ inline constexpr index_t gemm_tiny_fma = 32 * 32 * 32;
 ///   jc: nc columns of op(B)     pack the kc x nc block of B (L2)
 ///   ir: mr rows                 the mr x kc micro-panel of A stays in L1
 ///   jr: nr columns              kc x nr micro-panels of B stream from L2; the C tile walks along its rows
+///   (with `pre`, op(B) comes packed already and b, ldb, trans_b are not used)
 template <class T>
 void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-                 const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
+                 const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue,
+                 const gemm_prepacked<T>* pre = nullptr) {
   using config = gemm_config<T>;
   constexpr int mr = config::mr;
   constexpr int nr = config::nr;
@@ -300,7 +358,7 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
 
   // Split each dimension into equal blocks no larger than the blocking, so a dimension just above a block
   // size does not leave a sliver block.
-  const index_t kc_max = even_block(k, blocking.kc, 1);
+  const index_t kc_max = pre ? pre->block_depth : even_block(k, blocking.kc, 1);
   const index_t mc_max = even_block(m, blocking.mc, mr);
   const index_t nc_max = even_block(n, blocking.nc, nr);
 
@@ -312,13 +370,13 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
   // when too few row panels would reuse a packed copy; otherwise its kc rows at stride ldb would cost a
   // TLB miss each per tile.
   const bool a_direct = !trans_a && (lda * index_t(sizeof(T))) % 4096 != 0;
-  const bool b_direct = !trans_b && (m <= 2 * mr || k * ldb * index_t(sizeof(T)) <= gemm_direct_bytes);
+  const bool b_direct = !pre && !trans_b && (m <= 2 * mr || k * ldb * index_t(sizeof(T)) <= gemm_direct_bytes);
 
   // Sources too large for L2 are prefetched one block (packed) or one micro-panel (in place) ahead.
   const index_t l2_bytes = gemm_cache_bytes(2);
   const bool prefetch_a_rows = a_direct && m * lda * index_t(sizeof(T)) > l2_bytes / 2;
   const bool prefetch_a = !a_direct && (trans_a ? k : m) * lda * index_t(sizeof(T)) > l2_bytes / 2;
-  const bool prefetch_b = !b_direct && (trans_b ? n : k) * ldb * index_t(sizeof(T)) > l2_bytes / 2;
+  const bool prefetch_b = !pre && !b_direct && (trans_b ? n : k) * ldb * index_t(sizeof(T)) > l2_bytes / 2;
   const index_t tsize = index_t(sizeof(T));
   auto add_a = [&](gemm_prefetcher& pf, index_t i0, index_t p0) {
     const index_t rows = std::min(mc_max, m - i0), depth = std::min(kc_max, k - p0);
@@ -340,7 +398,9 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
   gemm_workspace<T>& workspace = thread_gemm_workspace<T>();
   T* packed_a =
       a_direct ? nullptr : gemm_workspace<T>::grow(workspace.a, workspace.a_size, std::size_t(mc_max * kc_max));
-  T* packed_b = gemm_workspace<T>::grow(workspace.b, workspace.b_size, std::size_t((b_direct ? nr : nc_max) * kc_max));
+  T* packed_b =
+      pre ? nullptr
+          : gemm_workspace<T>::grow(workspace.b, workspace.b_size, std::size_t((b_direct ? nr : nc_max) * kc_max));
 
   const bool relu = epilogue.activation == gemm_activation::relu;
   for (index_t ic = 0; ic < m; ic += mc_max) {
@@ -364,11 +424,14 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
         const index_t full_cols = nc / nr * nr;
         const index_t tail_cols = nc - full_cols;
         const int tail_vecs = static_cast<int>(ceil_div(tail_cols, w));
-        const T* b_block = packed_b;  // the first full tile's panel
+        const T* b_block = pre ? pre->data + pc / kc_max * pre->block_stride + (pre->col0 + jc) * kc
+                               : packed_b;  // the first full tile's panel
         index_t b_stride = nr, b_tile_step = nr * kc;
-        const T* b_tail = packed_b + full_cols * kc;
+        const T* b_tail = b_block + full_cols * kc;
         index_t b_tail_stride = nr;
-        if (b_direct) {
+        if (pre) {
+          // packed already
+        } else if (b_direct) {
           b_block = b + pc * ldb + jc;
           b_stride = ldb;
           b_tile_step = nr;
@@ -527,15 +590,16 @@ inline int gemm_thread_count(index_t m, index_t n, index_t k) noexcept {
 
 template <class T>
 void gemm_dispatch(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-                   const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue, int threads) {
+                   const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue, int threads,
+                   const gemm_prepacked<T>* pre = nullptr) {
   if (m == 0 || n == 0) return;
   if (alpha == T(0) || k == 0) {
     gemm_scale_only(m, n, beta, c, ldc, epilogue);
     return;
   }
   if (threads <= 1) {
-    if (!gemm_tiny(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue)) {
-      gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue);
+    if (pre || !gemm_tiny(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue)) {
+      gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue, pre);
     }
     return;
   }
@@ -554,8 +618,16 @@ void gemm_dispatch(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, 
       if (m0 >= m1 || n0 >= n1) continue;
       gemm_epilogue<T> part = epilogue;
       if (part.bias) part.bias += n0;
-      gemm_serial(trans_a, trans_b, m1 - m0, n1 - n0, k, alpha, trans_a ? a + m0 : a + m0 * lda, lda,
-                  trans_b ? b + n0 * ldb : b + n0, ldb, beta, c + m0 * ldc + n0, ldc, part);
+      const T* part_b = nullptr;
+      gemm_prepacked<T> part_pre{};
+      if (pre) {
+        part_pre = *pre;
+        part_pre.col0 += n0;
+      } else {
+        part_b = trans_b ? b + n0 * ldb : b + n0;
+      }
+      gemm_serial(trans_a, trans_b, m1 - m0, n1 - n0, k, alpha, trans_a ? a + m0 : a + m0 * lda, lda, part_b, ldb, beta,
+                  c + m0 * ldc + n0, ldc, part, pre ? &part_pre : nullptr);
     }
   });
 }
@@ -570,6 +642,41 @@ void gemm(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, 
   detail::gemm_check_arguments("gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
   detail::gemm_dispatch(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue,
                         detail::gemm_thread_count(m, n, k));
+}
+
+template <class T>
+packed_b<T>::packed_b(bool trans_b, index_t k, index_t n, const T* b, index_t ldb) {
+  KEXUE_CHECK(k >= 0 && n >= 0, shape_error, "packed_b", "negative size (k ", k, ", n ", n, ")");
+  const index_t b_row = trans_b ? k : n;
+  KEXUE_CHECK(ldb >= std::max<index_t>(1, b_row), shape_error, "packed_b", "ldb ", ldb,
+              " is smaller than the row length ", b_row, " of B (k ", k, ", n ", n, ", trans_b ",
+              trans_b ? "true" : "false", ")");
+  constexpr int nr = detail::gemm_config<T>::nr;
+  k_ = k;
+  n_ = n;
+  if (k == 0 || n == 0) return;
+  // The depth blocks gemm_serial would use for this k, so that gemm_packed walks the same blocks.
+  block_depth_ = detail::even_block(k, gemm_blocking_for<T>().kc, 1);
+  block_stride_ = detail::round_up_to(n, nr) * block_depth_;
+  const index_t blocks = detail::ceil_div(k, block_depth_);
+  const std::size_t count = static_cast<std::size_t>(blocks * block_stride_);
+  data_ = std::shared_ptr<T>(static_cast<T*>(::operator new(count * sizeof(T), std::align_val_t(64))),
+                             [](T* p) { ::operator delete(p, std::align_val_t(64)); });
+  for (index_t q = 0; q < blocks; ++q) {
+    const index_t p0 = q * block_depth_;
+    const index_t depth = std::min(block_depth_, k - p0);
+    detail::gemm_pack_b(trans_b, trans_b ? b + p0 : b + p0 * ldb, ldb, depth, n, data_.get() + q * block_stride_);
+  }
+}
+
+template <class T>
+void gemm_packed(bool trans_a, index_t m, T alpha, const T* a, index_t lda, const packed_b<T>& b, T beta, T* c,
+                 index_t ldc, const gemm_epilogue<T>& epilogue) {
+  const index_t n = b.n(), k = b.k();
+  detail::gemm_check_arguments("gemm_packed", trans_a, false, m, n, k, lda, std::max<index_t>(1, n), ldc);
+  const detail::gemm_prepacked<T> pre{b.data(), b.block_stride(), b.block_depth(), 0};
+  detail::gemm_dispatch(trans_a, false, m, n, k, alpha, a, lda, static_cast<const T*>(nullptr), std::max<index_t>(1, n),
+                        beta, c, ldc, epilogue, detail::gemm_thread_count(m, n, k), &pre);
 }
 
 template <class T>

@@ -310,12 +310,14 @@ void recurrent_forward(const recurrent_sizes& sz, const T* x, const std::vector<
   tensor<T> scratch;
   if (!saved) scratch = tensor<T>::empty({B, W * H});
   const index_t grain = std::max<index_t>(1, 8192 / std::max<index_t>(1, H));
+  // W_hhᵀ is packed once for all steps (each step is only B rows deep, too few to amortise a packing).
+  const kernels::packed_b<T> w_hh_t(true, H, GH, w_hh, H);
   for (index_t step = 0; step < TT; ++step) {
     const index_t t = reverse ? TT - 1 - step : step;
     // gh = h W_hhᵀ + b_hh, h read with its row stride (the initial state, or last step's output rows).
     const T* h = step == 0 ? initial[0].data() : out + (reverse ? t + 1 : t - 1) * S * H;
     const index_t ldh = step == 0 ? H : TT * S * H;
-    kernels::gemm<T>(false, true, B, GH, H, T(1), h, ldh, w_hh, H, T(0), gh.data(), GH, {b_hh});
+    kernels::gemm_packed<T>(false, B, T(1), h, ldh, w_hh_t, T(0), gh.data(), GH, {b_hh});
     parallel_for(index_t(0), B, grain, [&](index_t b0, index_t b1) {
       for (index_t b = b0; b < b1; ++b) {
         const T* prev[S];
@@ -362,6 +364,7 @@ std::vector<tensor<T>> recurrent_backward(const recurrent_sizes& sz, const tenso
   const T* o = out.data();
   const T* gd = grad.data();
   const index_t grain = std::max<index_t>(1, 8192 / std::max<index_t>(1, H));
+  const kernels::packed_b<T> w_hh_packed(false, GH, H, w_hh.data(), H);  // reused by every step
   for (index_t step = TT - 1; step >= 0; --step) {
     const index_t t = reverse ? TT - 1 - step : step;
     parallel_for(index_t(0), B, grain, [&](index_t b0, index_t b1) {
@@ -382,8 +385,7 @@ std::vector<tensor<T>> recurrent_backward(const recurrent_sizes& sz, const tenso
       }
     });
     // dL/dh_prev += dgh_t W_hh  ([B, GH] rows at stride T·GH, times [GH, H]).
-    kernels::gemm<T>(false, false, B, H, GH, T(1), dgh.data() + t * GH, TT * GH, w_hh.data(), H, T(1), dstate.data(),
-                     S * H);
+    kernels::gemm_packed<T>(false, B, T(1), dgh.data() + t * GH, TT * GH, w_hh_packed, T(1), dstate.data(), S * H);
   }
   std::vector<tensor<T>> grads(1 + S + 4);
   if (need[0]) {  // dx = dgi W_ih: [B·T, GH]·[GH, I]
