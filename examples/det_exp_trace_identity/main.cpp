@@ -164,8 +164,10 @@ int main(int argc, char** argv) try {
     }
   }
   identity_err = std::max(identity_err, jordan_err);
-  std::printf("jordan blocks (n 2-20, lambda -1/0/0.5, and P J P^-1): max identity error %.2e; "
-              "nilpotent exp vs closed form %.2e\n", jordan_err, nilpotent_err);
+  std::printf(
+      "jordan blocks (n 2-20, lambda -1/0/0.5, and P J P^-1): max identity error %.2e; "
+      "nilpotent exp vs closed form %.2e\n",
+      jordan_err, nilpotent_err);
 
   // 3. Skew-symmetric: exp(S) orthogonal, det 1.
   double skew_err = 0, skew_orth = 0;
@@ -223,7 +225,8 @@ int main(int argc, char** argv) try {
   const dtensor base = kx::matrix_exp(kx::mul_scalar(rotation, alpha));
   double nonunique_err = 0;
   for (int m = 1; m <= 3; ++m)
-    nonunique_err = std::max(nonunique_err, max_abs_diff(kx::matrix_exp(kx::mul_scalar(rotation, alpha + 2 * pi * m)), base));
+    nonunique_err =
+        std::max(nonunique_err, max_abs_diff(kx::matrix_exp(kx::mul_scalar(rotation, alpha + 2 * pi * m)), base));
   std::printf("exp((0.7 + 2 pi m) R), m = 1..3, vs exp(0.7 R): max difference %.2e (cos 0.7 = %.6f, exp gives %.6f)\n",
               nonunique_err, std::cos(alpha), base(0, 0));
 
@@ -246,8 +249,8 @@ int main(int argc, char** argv) try {
   for (kx::index_t n : {2, 4, 8, 16}) {
     for (int draw = 0; draw < 3; ++draw) {
       const kx::tensor<float> a = gaussian(n, 1.0, gen).to<float>();
-      float_err = std::max(float_err, static_cast<double>(std::fabs(kx::logdet(kx::matrix_exp(a)).item() -
-                                                                    kx::trace(a).item())));
+      float_err = std::max(float_err,
+                           static_cast<double>(std::fabs(kx::logdet(kx::matrix_exp(a)).item() - kx::trace(a).item())));
     }
   }
   std::printf("float32 (n 2-16, s = 1): max |log det(exp A) - Tr A| %.2e\n", float_err);

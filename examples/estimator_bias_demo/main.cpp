@@ -61,9 +61,7 @@ estimate summarize(const dtensor& values) {
 }
 
 /// c₄(n) = E[s]/σ for the unbiased sample variance s² of n normal draws.
-double c4(int n) {
-  return std::sqrt(2.0 / (n - 1)) * std::exp(std::lgamma(n / 2.0) - std::lgamma((n - 1) / 2.0));
-}
+double c4(int n) { return std::sqrt(2.0 / (n - 1)) * std::exp(std::lgamma(n / 2.0) - std::lgamma((n - 1) / 2.0)); }
 
 bool claim(const std::string& what, double value, const char* expect, bool ok) {
   std::printf("claim: %s=%.4g (expect %s) %s\n", what.c_str(), value, expect, ok ? "PASS" : "FAIL");
@@ -126,25 +124,26 @@ int main(int argc, char** argv) try {
     row("var 1/(n-1)", u, var);
     row("sqrt(var 1/(n-1))", s, s_theory);
     row("mean^2", m2, m2_theory);
-    std::printf("%3d  bias of 1/n var: %.4f (theory %.4f = sigma^2/n), z vs sigma^2 = %.1f; "
-                "sqrt(unbiased) below sigma by %.4f, z = %.1f\n",
-                n, var - b.mean, var / nn, (var - b.mean) / b.se, sigma - s.mean, (sigma - s.mean) / s.se);
+    std::printf(
+        "%3d  bias of 1/n var: %.4f (theory %.4f = sigma^2/n), z vs sigma^2 = %.1f; "
+        "sqrt(unbiased) below sigma by %.4f, z = %.1f\n",
+        n, var - b.mean, var / nn, (var - b.mean) / b.se, sigma - s.mean, (sigma - s.mean) / s.se);
 
     const std::string suffix = "_n" + std::to_string(n);
     pass &= claim("biased_z" + suffix, (b.mean - b_theory) / b.se, "|z| <= 4 vs (n-1)/n sigma^2",
                   std::fabs(b.mean - b_theory) <= 4 * b.se);
-    pass &= claim("unbiased_z" + suffix, (u.mean - var) / u.se, "|z| <= 4 vs sigma^2",
-                  std::fabs(u.mean - var) <= 4 * u.se);
+    pass &=
+        claim("unbiased_z" + suffix, (u.mean - var) / u.se, "|z| <= 4 vs sigma^2", std::fabs(u.mean - var) <= 4 * u.se);
     pass &= claim("biased_below_sigma2_z" + suffix, (var - b.mean) / b.se, ">= 10", var - b.mean >= 10 * b.se);
-    pass &= claim("sqrt_unbiased_below_sigma_z" + suffix, (sigma - s.mean) / s.se, ">= 10",
-                  sigma - s.mean >= 10 * s.se);
+    pass &=
+        claim("sqrt_unbiased_below_sigma_z" + suffix, (sigma - s.mean) / s.se, ">= 10", sigma - s.mean >= 10 * s.se);
     pass &= claim("sqrt_unbiased_z" + suffix, (s.mean - s_theory) / s.se, "|z| <= 4 vs c4(n) sigma",
                   std::fabs(s.mean - s_theory) <= 4 * s.se);
     if (n == 2) {
       pass &= claim("mean_sq_z" + suffix, (m2.mean - m2_theory) / m2.se, "|z| <= 4 vs mu^2 + sigma^2/n",
                     std::fabs(m2.mean - m2_theory) <= 4 * m2.se);
-      pass &= claim("mean_sq_above_mu2_z" + suffix, (m2.mean - mu * mu) / m2.se, ">= 10",
-                    m2.mean - mu * mu >= 10 * m2.se);
+      pass &=
+          claim("mean_sq_above_mu2_z" + suffix, (m2.mean - mu * mu) / m2.se, ">= 10", m2.mean - mu * mu >= 10 * m2.se);
     }
   }
   return pass ? 0 : 1;
