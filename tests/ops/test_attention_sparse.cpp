@@ -2,7 +2,8 @@
 // Tests of ops/attention.hpp, sparse pattern (local tasks for |i − j| ≤ k plus strided tasks for the rest,
 // merged by logsumexp): equal to dense attention with the explicit mask, forward and gradients, at lengths
 // that are not multiples of k, with causal, padding, additive masks, entropy-invariant scale and dropout.
-#include <limits>  // infinity
+#include <limits>   // infinity
+#include <utility>  // std::pair
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -143,5 +144,25 @@ TEST_SUITE("ops.attention") {
     const auto fused = kexue::grad({kexue::sum(fn(x) * c)}, x);
     const auto composed = kexue::grad({kexue::sum(fn(x) * c)}, x, kexue::grad_options().create_graph(true));
     for (int i = 0; i < 3; ++i) check_close(composed[i].detach(), fused[i], 1e-12, 1e-12);
+  }
+  TEST_CASE("no query or no key: empty outputs and weights, zero gradients of both orders") {
+    kexue::generator gen(kexue_test_seed() + 140);
+    for (const attention_pattern p : {attention_pattern::dense, attention_pattern::sparse}) {
+      for (const auto& [nq, nk] : std::vector<std::pair<index_t, index_t>>{{0, 5}, {5, 0}}) {
+        CAPTURE(static_cast<int>(p));
+        CAPTURE(nq);
+        const tensors x{kexue::randn<double>({1, 2, nq, 3}, gen).requires_grad(true),
+                        kexue::randn<double>({1, 2, nk, 3}, gen).requires_grad(true),
+                        kexue::randn<double>({1, 2, nk, 2}, gen).requires_grad(true)};
+        const auto r = kexue::scaled_dot_product_attention_with_weights(
+            x[0], x[1], x[2], attention_options<double>().pattern(p, 3).causal(true));
+        CHECK(r.weights.shape() == kexue::shape{1, 2, nq, nk});
+        for (const bool create_graph : {false, true}) {
+          const auto g = kexue::grad({kexue::sum(r.output) + kexue::sum(r.weights)}, x,
+                                     kexue::grad_options().retain_graph(true).create_graph(create_graph));
+          for (int i = 0; i < 3; ++i) check_close(g[i].detach(), kexue::zeros_like(x[i]), 0, 0);
+        }
+      }
+    }
   }
 }

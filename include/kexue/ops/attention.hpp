@@ -887,6 +887,10 @@ tensor<T> composed_weights(const saved_state<T>& s, const tensor<T>& q, const te
 template <class T>
 std::vector<tensor<T>> composed_backward(const saved_state<T>& s, bool pattern_engine, const tensor<T>& q,
                                          const tensor<T>& k, const tensor<T>& v, const tensor<T>& grad) {
+  if (q.numel() == 0 || k.numel() == 0) {  // no query or no key: zero gradients (and no empty GEMM)
+    auto zero = [](const tensor<T>& x) { return x.requires_grad() ? zeros<T>(x.shape()) : tensor<T>(); };
+    return {zero(q), zero(k), zero(v)};
+  }
   const tensor<T> lam = scale_tensor(s);
   const tensor<T> p = composed_weights(s, q, k, lam);
   tensor<T> drop;
@@ -919,6 +923,10 @@ tensor<T> weights(const std::shared_ptr<saved_state<T>>& s, bool pattern_engine,
   return autograd::record<T>("scaled_dot_product_attention_weights", w, {q, k}, [&](auto self) {
     const tensor<T> saved_p = pattern_engine && s->dropout > 0 ? p : tensor<T>();
     return [s, q, k, drop, saved_p, pattern_engine, self](const tensor<T>& grad) {
+      if (q.numel() == 0 || k.numel() == 0) {  // no query or no key: zero gradients (and no empty GEMM)
+        auto zero = [](const tensor<T>& x) { return x.requires_grad() ? zeros<T>(x.shape()) : tensor<T>(); };
+        return std::vector<tensor<T>>{zero(q), zero(k)};
+      }
       const tensor<T> lam = scale_tensor(*s);
       tensor<T> p_used;
       if (is_grad_enabled()) {
