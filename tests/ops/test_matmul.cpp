@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include <doctest/doctest.h>
 
+#include <kexue/autograd/backward.hpp>
 #include <kexue/core/creation.hpp>
 #include <kexue/ops/matmul.hpp>
+#include <kexue/ops/reduce.hpp>
 
 #include "support/tensor_checks.hpp"
 
@@ -18,9 +20,9 @@ TEST_SUITE("ops.matmul") {
     kx::tensor<T> b = {{5, 6}, {7, 8}};
     // [[1·5+2·7, 1·6+2·8], [3·5+4·7, 3·6+4·8]]
     check_values(kx::matmul(a, b), {2, 2}, {19, 22, 43, 50});
-    check_values(kx::matmul(a, b, true, false), {2, 2}, {26, 30, 38, 44});   // aᵀb
-    check_values(kx::matmul(a, b, false, true), {2, 2}, {17, 23, 39, 53});   // abᵀ
-    check_values(kx::matmul(a, b, true, true), {2, 2}, {23, 31, 34, 46});    // aᵀbᵀ
+    check_values(kx::matmul(a, b, true, false), {2, 2}, {26, 30, 38, 44});  // aᵀb
+    check_values(kx::matmul(a, b, false, true), {2, 2}, {17, 23, 39, 53});  // abᵀ
+    check_values(kx::matmul(a, b, true, true), {2, 2}, {23, 31, 34, 46});   // aᵀbᵀ
     kx::tensor<T> v = {1, 1};
     check_values(kx::matmul(a, v), {2}, {3, 7});
     check_values(kx::matmul(v, a), {2}, {4, 6});
@@ -85,7 +87,23 @@ TEST_SUITE("ops.matmul") {
       }
     }
     check_gradients([](const V& v) { return kx::matmul(v[0], v[1]); }, {a, b});
-    check_gradients([](const V& v) { return kx::matmul(v[0], v[1], true, false); }, {kx::randn<double>({4, 3}, gen).requires_grad(true), b});
+    check_gradients([](const V& v) { return kx::matmul(v[0], v[1], true, false); },
+                    {kx::randn<double>({4, 3}, gen).requires_grad(true), b});
+  }
+
+  TEST_CASE("an empty inner dimension gives zeros, and empty gradients, as in PyTorch") {
+    // torch.matmul(torch.ones(2, 0), torch.ones(0, 3)) is zeros [2, 3]; its gradients are [2, 0] and [0, 3].
+    const auto a = kx::ones<double>({2, 0}).requires_grad(true);
+    const auto b = kx::ones<double>({0, 3}).requires_grad(true);
+    const auto c = kx::matmul(a, b);
+    check_values(c, {2, 3}, {0, 0, 0, 0, 0, 0});
+    const auto g = kx::grad({kx::sum(c)}, {a, b});
+    CHECK(g[0].shape() == kx::shape{2, 0});
+    CHECK(g[1].shape() == kx::shape{0, 3});
+    // Batched with a transposed left operand: [1, 1, 0, 5]ᵀ · [1, 1, 0, 2] → zeros [1, 1, 5, 2].
+    const auto d = kx::matmul(kx::ones<float>({1, 1, 0, 5}), kx::ones<float>({1, 1, 0, 2}), true, false);
+    CHECK(d.shape() == kx::shape{1, 1, 5, 2});
+    for (kx::index_t i = 0; i < d.numel(); ++i) CHECK(d.data()[i] == 0.0f);
   }
 
   TEST_CASE("shape errors name both operands") {

@@ -2,6 +2,7 @@
 // matmul: matrix products (1-D, 2-D, batched with broadcast batch axes) with transpose flags.
 #pragma once
 
+#include <algorithm>  // std::max
 #include <vector>
 
 #include <kexue/autograd/node.hpp>
@@ -16,7 +17,9 @@ namespace detail {
 /// C[m, n] = op(A)·op(B) for dense row-major A, B (op = transpose when the flag is set), written into c.
 template <class T>
 void matmul_2d(const T* a, const T* b, T* c, index_t m, index_t n, index_t k, bool trans_a, bool trans_b) {
-  kernels::gemm<T>(trans_a, trans_b, m, n, k, T(1), a, trans_a ? m : k, b, trans_b ? k : n, T(0), c, n);
+  // Leading dimensions at least 1 (BLAS's rule), so empty operands (k = 0: C is zeros) pass the checks.
+  const auto ld = [](index_t v) { return std::max<index_t>(v, 1); };
+  kernels::gemm<T>(trans_a, trans_b, m, n, k, T(1), a, ld(trans_a ? m : k), b, ld(trans_b ? k : n), T(0), c, ld(n));
 }
 }  // namespace detail
 
@@ -72,14 +75,15 @@ tensor<T> matmul(const tensor<T>& a, const tensor<T>& b, bool trans_a = false, b
   auto out = tensor<T>::empty(out_shape);
   const index_t batches = batch.numel();
   const index_t size_a = m * ka, size_b = ka * n, size_c = m * n;
-  const index_t lda = trans_a ? m : ka, ldb = trans_b ? ka : n;
+  const index_t lda = std::max<index_t>(trans_a ? m : ka, 1), ldb = std::max<index_t>(trans_b ? ka : n, 1);
   if (batch_b.numel() == 1 && !trans_a) {
     // b is shared by every batch: one product with the batches stacked as rows, [batches·m, k]·[k, n].
     detail::matmul_2d(a.data(), b.data(), out.data(), batches * m, n, ka, false, trans_b);
   } else if ((batch_a == batch || batch_a.numel() == 1) && (batch_b == batch || batch_b.numel() == 1)) {
     // Each side either has every batch or one matrix shared by all (stride 0).
-    kernels::gemm_batched<T>(trans_a, trans_b, m, n, ka, T(1), a.data(), lda, b.data(), ldb, T(0), out.data(), n,
-                             batches, batch_a.numel() == 1 ? 0 : size_a, batch_b.numel() == 1 ? 0 : size_b, size_c);
+    kernels::gemm_batched<T>(trans_a, trans_b, m, n, ka, T(1), a.data(), lda, b.data(), ldb, T(0), out.data(),
+                             std::max<index_t>(n, 1), batches, batch_a.numel() == 1 ? 0 : size_a,
+                             batch_b.numel() == 1 ? 0 : size_b, size_c);
   } else {
     // Partial broadcasting: map each output batch index to the batch index of a and b.
     const shape strides_a = detail::broadcast_strides(batch_a, batch);
