@@ -490,29 +490,36 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
 
 /// @brief The whole product as one block of kernel calls, for problems small enough to skip the blocking
 ///        decisions and prefetching of gemm_serial: op(A) read in place when not transposed (else packed),
-///        op(B) read in place when not transposed and made of whole registers of columns (else packed).
-///        Returns false, doing nothing, when the problem is not tiny.
+///        op(B) read in place when not transposed and made of whole registers of columns (else packed, or
+///        taken from `pre` when it holds op(B) in one K block). Returns false, doing nothing, when the problem
+///        is not tiny.
 template <class T>
 bool gemm_tiny(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
-               const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue) {
+               const T* b, index_t ldb, T beta, T* c, index_t ldc, const gemm_epilogue<T>& epilogue,
+               const gemm_prepacked<T>* pre = nullptr) {
   using config = gemm_config<T>;
   constexpr int mr = config::mr;
   constexpr int nr = config::nr;
   constexpr int w = config::width;
-  if (m * n * k > gemm_tiny_fma || k > gemm_blocking_for<T>().kc) return false;
+  if (m * n * k > gemm_tiny_fma || k > (pre ? pre->block_depth : gemm_blocking_for<T>().kc)) return false;
   const bool a_direct = !trans_a && (lda * index_t(sizeof(T))) % 4096 != 0;
-  const bool b_direct = !trans_b && n % w == 0;
+  const bool b_direct = !pre && !trans_b && n % w == 0;
   const T* pa = a;
   const T* pb = b;
   index_t a_stride = lda, b_stride = ldb, b_step = nr;
-  if (!a_direct || !b_direct) {
+  if (pre) {  // one K block: its panels as gemm_pack_b would write them below
+    pb = pre->data + pre->col0 * k;
+    b_stride = nr;
+    b_step = nr * k;
+  }
+  if (!a_direct || (!b_direct && !pre)) {
     gemm_workspace<T>& workspace = thread_gemm_workspace<T>();
     if (!a_direct) {
       T* packed = gemm_workspace<T>::grow(workspace.a, workspace.a_size, std::size_t(round_up_to(m, mr) * k));
       gemm_pack_a(trans_a, a, lda, m, k, packed);
       pa = packed;
     }
-    if (!b_direct) {
+    if (!b_direct && !pre) {
       T* packed = gemm_workspace<T>::grow(workspace.b, workspace.b_size, std::size_t(round_up_to(n, nr) * k));
       gemm_pack_b(trans_b, b, ldb, k, n, packed);
       pb = packed;
@@ -598,7 +605,7 @@ void gemm_dispatch(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, 
     return;
   }
   if (threads <= 1) {
-    if (pre || !gemm_tiny(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue)) {
+    if (!gemm_tiny(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue, pre)) {
       gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epilogue, pre);
     }
     return;
