@@ -7,7 +7,7 @@
 
 conv.json is bench_conv's output (--benchmark_out=conv.json; with --benchmark_repetitions=N the medians are
 used). Same problem as bench_conv: float32, x [32, 128, 256], w [128, 128, 3], bias [128], "same" padding
-(= dilation) at dilations 1, 2, 4; forward under torch.no_grad(), and forward + backward with x, w and b
+(= dilation) at dilations 1, 2, 4 (and the dgcnn_ cases: w [256, 128, 3], bias [256], dilations 1, 2, 4, 8); forward under torch.no_grad(), and forward + backward with x, w and b
 requiring gradients (torch.autograd.grad seeded with a fixed gy), at 1 and 2 threads (torch.set_num_threads).
 Timed like bench_conv (Google Benchmark's CPU time of the calling thread for one thread, wall-clock for two):
 the median of --repetitions rounds of at least --min-time seconds each.
@@ -19,8 +19,9 @@ import statistics
 import sys
 import time
 
-DILATIONS = [1, 2, 4]
 B, C, L, K = 32, 128, 256, 3
+# (name prefix, output channels, dilations)
+SHAPES = [("", 128, [1, 2, 4]), ("dgcnn_", 256, [1, 2, 4, 8])]
 
 
 def time_torch(threads_list, repetitions, min_time):
@@ -30,39 +31,45 @@ def time_torch(threads_list, repetitions, min_time):
 
     torch.manual_seed(0)
     results = {}
+
+    def median_ms(run, clock):
+        run()
+        times = []
+        for _ in range(repetitions):
+            iterations, start = 0, clock()
+            while True:
+                run()
+                iterations += 1
+                elapsed = clock() - start
+                if elapsed >= min_time:
+                    break
+            times.append(elapsed / iterations * 1e3)
+        return statistics.median(times)
+
     for threads in threads_list:
         torch.set_num_threads(threads)
         clock = time.thread_time if threads == 1 else time.perf_counter
-        for d in DILATIONS:
-            x = torch.randn(B, C, L)
-            w = torch.randn(C, C, K) * 0.05
-            b = torch.randn(C)
-            gy = torch.randn(B, C, L)
-            xg, wg, bg = (t.clone().requires_grad_(True) for t in (x, w, b))
+        for prefix, out_channels, dilations in SHAPES:
+            for d in dilations:
+                x = torch.randn(B, C, L)
+                w = torch.randn(out_channels, C, K) * 0.05
+                b = torch.randn(out_channels)
+                gy = torch.randn(B, out_channels, L)
+                xg, wg, bg = (t.clone().requires_grad_(True) for t in (x, w, b))
 
-            def forward():
-                with torch.no_grad():
-                    return F.conv1d(x, w, b, padding=d, dilation=d)
+                def forward():
+                    with torch.no_grad():
+                        return F.conv1d(x, w, b, padding=d, dilation=d)
 
-            def forward_backward():
-                y = F.conv1d(xg, wg, bg, padding=d, dilation=d)
-                return torch.autograd.grad(y, (xg, wg, bg), gy)
+                def forward_backward():
+                    y = F.conv1d(xg, wg, bg, padding=d, dilation=d)
+                    return torch.autograd.grad(y, (xg, wg, bg), gy)
 
-            for kind, run in (("forward", forward), ("forward_backward", forward_backward)):
-                run()
-                times = []
-                for _ in range(repetitions):
-                    iterations, start = 0, clock()
-                    while True:
-                        run()
-                        iterations += 1
-                        elapsed = clock() - start
-                        if elapsed >= min_time:
-                            break
-                    times.append(elapsed / iterations * 1e3)
-                results[(kind, d, threads)] = statistics.median(times)
-                print(f"torch conv1d {kind} dilation {d} threads {threads}: {results[(kind, d, threads)]:.2f} ms",
-                      file=sys.stderr)
+                for kind, run in (("forward", forward), ("forward_backward", forward_backward)):
+                    key = (prefix + kind, d, threads)
+                    results[key] = median_ms(run, clock)
+                    print(f"torch conv1d {key[0]} dilation {d} threads {threads}: {results[key]:.2f} ms",
+                          file=sys.stderr)
     return results
 
 
@@ -103,15 +110,18 @@ def main():
     if not args.kexue_json:
         return
     kexue_ms = read_kexue_json(args.kexue_json)
-    print("| pass | dilation | threads | kexue ms | PyTorch ms | PyTorch / kexue |")
-    print("|---|---|---|---|---|---|")
-    for kind in ("forward", "forward_backward"):
-        for t in args.threads:
-            for d in DILATIONS:
-                k, p = kexue_ms.get((kind, d, t)), torch_ms.get((kind, d, t))
-                if k is None or p is None:
-                    continue
-                print(f"| {kind.replace('_', ' + ')} | {d} | {t} | {k:.2f} | {p:.2f} | {p / k:.2f}x |")
+    print("| shape | pass | dilation | threads | kexue ms | PyTorch ms | PyTorch / kexue |")
+    print("|---|---|---|---|---|---|---|")
+    for prefix, out_channels, dilations in SHAPES:
+        for kind in ("forward", "forward_backward"):
+            for t in args.threads:
+                for d in dilations:
+                    key = (prefix + kind, d, t)
+                    k, p = kexue_ms.get(key), torch_ms.get(key)
+                    if k is None or p is None:
+                        continue
+                    print(f"| {C}->{out_channels} | {kind.replace('_', ' + ')} | {d} | {t} | {k:.2f} | {p:.2f} "
+                          f"| {p / k:.2f}x |")
 
 
 if __name__ == "__main__":
