@@ -2,8 +2,9 @@
 // conv1d at the size of a DGCNN / spectra block (B = 32, 128 -> 128 channels, L = 256, kernel 3, "same"
 // padding) at dilations 1, 2, 4: forward, and forward + backward to the input, weight and bias, on 1 and 2
 // threads, through the public op (autograd included). The dgcnn_ variants are the convolution of the DGCNN
-// training step (bench_training): 128 -> 256 channels (the gated block's two halves) at dilations 1, 2, 4, 8. Times are in ms per call; compare the CPU time (of the
-// calling thread) at one thread and the wall-clock time at two, as bench/torch_conv.py does.
+// training step (bench_training): 128 -> 256 channels (the gated block's two halves) at dilations 1, 2, 4, 8. Times are
+// in ms per call; compare the CPU time (of the calling thread) at one thread and the wall-clock time at two, as
+// bench/torch_conv.py does.
 //
 //   bench_conv --benchmark_repetitions=5 --benchmark_report_aggregates_only=true --benchmark_out=conv.json
 //   /usr/bin/python3 bench/torch_conv.py --kexue-json conv.json   # PyTorch, and the ratio table

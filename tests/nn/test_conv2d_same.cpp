@@ -34,8 +34,9 @@ TEST_SUITE("nn.conv") {
     assign(layer.bias, file.get("conv2d_same.b"));
     const auto x = file.get("conv2d_same.x");
     kx::testing::check_close(layer(x), file.get("conv2d_same.out"), 1e-10, 1e-10);
-    CHECK(layer.extra_repr() == "in_channels=4, out_channels=6, kernel_size=(2, 4), stride=(1, 1), padding=same, "
-                                "groups=2, bias=true");
+    CHECK(layer.extra_repr() ==
+          "in_channels=4, out_channels=6, kernel_size=(2, 4), stride=(1, 1), padding=same, "
+          "groups=2, bias=true");
     CHECK(layer.options().padding_same());
     // The last padding(...) call wins: explicit sizes switch same off again.
     CHECK_FALSE(nn::conv2d_options(1, 1, 3).padding(nn::padding_mode::same).padding(1).padding_same());

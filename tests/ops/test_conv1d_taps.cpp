@@ -76,15 +76,15 @@ TEST_SUITE("ops.conv") {
   TEST_CASE_TEMPLATE("stride-1 conv1d and its gradients equal the definition at uneven tile sizes", T, float, double) {
     const double tol = sizeof(T) == 4 ? 1e-4 : 1e-12;
     const std::vector<taps_case> cases = {
-        {5, 19, 26, 70, 3, 2, 2, 2, 1},   // "same" at dilation 2; 26 rows = two register tiles and a part
-        {3, 13, 29, 67, 3, 6, 0, 3, 1},   // causal
-        {2, 17, 14, 40, 3, 0, 0, 1, 1},   // valid
-        {4, 20, 26, 33, 3, 4, 4, 4, 2},   // groups 2
-        {2, 6, 5, 9, 2, 7, 5, 1, 1},      // more padding than the kernel spans: leading and trailing zeros
-        {3, 4, 3, 3, 5, 20, 0, 5, 1},     // the first taps never meet the input (empty weight-gradient depths)
-        {2, 7, 9, 35, 1, 0, 0, 1, 1},     // kernel 1
-        {2, 6, 5, 9, 3, 5, 4, 1, 1},      // kernel 3 padded beyond its span (the input gradient crops gy)
-        {2, 5, 7, 20, 3, 8, 8, 8, 1},     // dilation 8: half a Winograd block of 2d = 16 outputs past the end
+        {5, 19, 26, 70, 3, 2, 2, 2, 1},  // "same" at dilation 2; 26 rows = two register tiles and a part
+        {3, 13, 29, 67, 3, 6, 0, 3, 1},  // causal
+        {2, 17, 14, 40, 3, 0, 0, 1, 1},  // valid
+        {4, 20, 26, 33, 3, 4, 4, 4, 2},  // groups 2
+        {2, 6, 5, 9, 2, 7, 5, 1, 1},     // more padding than the kernel spans: leading and trailing zeros
+        {3, 4, 3, 3, 5, 20, 0, 5, 1},    // the first taps never meet the input (empty weight-gradient depths)
+        {2, 7, 9, 35, 1, 0, 0, 1, 1},    // kernel 1
+        {2, 6, 5, 9, 3, 5, 4, 1, 1},     // kernel 3 padded beyond its span (the input gradient crops gy)
+        {2, 5, 7, 20, 3, 8, 8, 8, 1},    // dilation 8: half a Winograd block of 2d = 16 outputs past the end
     };
     for (const auto& p : cases) {
       CAPTURE(p.channels);

@@ -55,8 +55,8 @@ TEST_SUITE("ops.conv") {
   TEST_CASE("conv2d rejects same padding with a stride, and causal padding") {
     auto x = kx::zeros<float>({1, 1, 4, 4});
     auto w = kx::zeros<float>({1, 1, 3, 3});
-    CHECK_THROWS_WITH_AS(kx::conv2d(x, w, {}, {2, 1}, kx::padding_mode::same), "conv2d: padding same needs stride 1, got (2, 1)",
-                         kx::value_error);
+    CHECK_THROWS_WITH_AS(kx::conv2d(x, w, {}, {2, 1}, kx::padding_mode::same),
+                         "conv2d: padding same needs stride 1, got (2, 1)", kx::value_error);
     CHECK_THROWS_WITH_AS(kx::conv2d(x, w, {}, 1, kx::padding_mode::causal),
                          "conv2d: padding causal is defined for conv1d only; use valid, same or explicit sizes",
                          kx::value_error);

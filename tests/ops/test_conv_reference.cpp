@@ -50,9 +50,8 @@ TEST_SUITE("ops.conv") {
     });
     check_case(file, "conv2d_plain", {"x", "w", "b"},
                [](const tensors& v) { return tensors{kx::conv2d(v[0], v[1], v[2])}; });
-    check_case(file, "conv2d_same", {"x", "w", "b"}, [](const tensors& v) {
-      return tensors{kx::conv2d(v[0], v[1], v[2], 1, kx::padding_mode::same, 1, 2)};
-    });
+    check_case(file, "conv2d_same", {"x", "w", "b"},
+               [](const tensors& v) { return tensors{kx::conv2d(v[0], v[1], v[2], 1, kx::padding_mode::same, 1, 2)}; });
     check_case(file, "conv2d_same_dilated", {"x", "w"}, [](const tensors& v) {
       return tensors{kx::conv2d(v[0], v[1], {}, 1, kx::padding_mode::same, {2, 3})};
     });

@@ -247,10 +247,9 @@ inline std::string format_size2d(conv_size2d s) { return "(" + std::to_string(s.
 /// "in_channels=3, out_channels=8, kernel_size=(3, 3), stride=(1, 1), ..." for the 2-D layers.
 template <class Options>
 std::string conv2d_repr(const Options& o) {
-  std::string s = "in_channels=" + std::to_string(o.in_channels()) +
-                  ", out_channels=" + std::to_string(o.out_channels()) +
-                  ", kernel_size=" + format_size2d(o.kernel_size()) + ", stride=" + format_size2d(o.stride()) +
-                  ", padding=";
+  std::string s =
+      "in_channels=" + std::to_string(o.in_channels()) + ", out_channels=" + std::to_string(o.out_channels()) +
+      ", kernel_size=" + format_size2d(o.kernel_size()) + ", stride=" + format_size2d(o.stride()) + ", padding=";
   if constexpr (std::is_same_v<Options, conv2d_options>) {
     s += o.padding_by_mode() == padding_mode::valid ? format_size2d(o.padding()) : to_string(o.padding_by_mode());
   } else {

@@ -2,11 +2,11 @@
 // Convolutions in PyTorch's layout: conv1d, conv2d, conv_transpose1d/2d through per-tap or im2col GEMMs.
 #pragma once
 
-#include <algorithm>  // std::min, std::max, std::fill
-#include <cstring>    // std::memcpy
+#include <algorithm>    // std::min, std::max, std::fill
+#include <cstring>      // std::memcpy
 #include <string>       // std::to_string, for messages
 #include <type_traits>  // std::integral_constant: the dilations the Winograd transforms specialise
-#include <vector>     // the backward functions' gradient lists
+#include <vector>       // the backward functions' gradient lists
 
 #include <kexue/autograd/node.hpp>
 #include <kexue/core/creation.hpp>
@@ -312,7 +312,8 @@ void conv_tap_product(const conv_tap_operands<T>& q) {
             full(kc, a_panel, q.lda, b_rows + jr / nr * q.b_tile, q.ldb, c_rows + jr, q.ldc, nr, args);
           }
           if (jr < nc) {
-            const auto tail = kd::gemm_kernel_for<T>(true, static_cast<int>(rows), static_cast<int>(kd::ceil_div(nc - jr, w)));
+            const auto tail =
+                kd::gemm_kernel_for<T>(true, static_cast<int>(rows), static_cast<int>(kd::ceil_div(nc - jr, w)));
             tail(kc, a_panel, q.lda, b_rows + jr / nr * q.b_tile, q.ldb, c_rows + jr, q.ldc, nc - jr, args);
           }
           fresh = false;
@@ -527,11 +528,16 @@ void conv_wino_output_adjoint(const T* g, index_t n, index_t pairs, index_t dila
 template <class F>
 void conv_wino_dispatch(index_t d, F&& f) {
   switch (d) {
-    case 1: return f(std::integral_constant<index_t, 1>());
-    case 2: return f(std::integral_constant<index_t, 2>());
-    case 4: return f(std::integral_constant<index_t, 4>());
-    case 8: return f(std::integral_constant<index_t, 8>());
-    default: return f(std::integral_constant<index_t, 0>());
+    case 1:
+      return f(std::integral_constant<index_t, 1>());
+    case 2:
+      return f(std::integral_constant<index_t, 2>());
+    case 4:
+      return f(std::integral_constant<index_t, 4>());
+    case 8:
+      return f(std::integral_constant<index_t, 8>());
+    default:
+      return f(std::integral_constant<index_t, 0>());
   }
 }
 
@@ -602,7 +608,7 @@ void conv_wino_weight_grad(const T* x, const T* gy, const conv_geometry& g, T* d
   parallel_for(0, chunks, 1, [&](index_t q0, index_t q1) {
     auto v = conv_scratch<T>(4 * g.channels * pairs);
     auto packed_gy = conv_scratch<T>(panel / pairs * lo);  // gy of one group, transposed in nr-wide panels
-    auto dm = conv_scratch<T>(4 * panel);                   // the four dM_k of one group, likewise
+    auto dm = conv_scratch<T>(4 * panel);                  // the four dM_k of one group, likewise
     for (index_t q = q0; q < q1; ++q) {
       const index_t b_begin = g.batch * q / chunks, b_end = g.batch * (q + 1) / chunks;
       for (index_t b = b_begin; b < b_end; ++b) {
@@ -654,8 +660,8 @@ void conv_forward_taps(const T* x, const T* w, const T* bias, const conv_geometr
   if (g.kernel_w == 3) {
     return conv_wino_apply(x, g.channels, g.width, g.p.pad_left, wt.data(), g.out_channels, g.out_w, bias, g, y);
   }
-  conv_taps_apply(x, g.channels, g.width, g.p.pad_left, conv_padded_length(g), wt.data(), g.out_channels, g.out_w,
-                  bias, g, y);
+  conv_taps_apply(x, g.channels, g.width, g.p.pad_left, conv_padded_length(g), wt.data(), g.out_channels, g.out_w, bias,
+                  g, y);
 }
 
 /// dx[c, i] = Σ_{t, o} w[o, c, t] · gy[o, i + pad_left − t·d] = Σ_s w[o, c, K − 1 − s] · gyp[o, i + s·d] with gy
@@ -695,8 +701,8 @@ void conv_weight_grad_taps(const T* x, const T* gy, const conv_geometry& g, T* d
             const index_t shift = t * d - g.p.pad_left;  // x column of output position j: j + shift
             const index_t j_lo = std::max<index_t>(0, -shift), j_hi = std::min(lo, g.width - shift);
             const index_t depth = std::max<index_t>(0, j_hi - j_lo);
-            conv_tap_product<T>({cg, og, depth, 1, x + (b * g.channels + grp * cg) * g.width + j_lo + shift, g.width,
-                                 0, packed.data() + j_lo * nr, nr, 0, nr * lo,
+            conv_tap_product<T>({cg, og, depth, 1, x + (b * g.channels + grp * cg) * g.width + j_lo + shift, g.width, 0,
+                                 packed.data() + j_lo * nr, nr, 0, nr * lo,
                                  partial.data() + (q * groups + grp) * per + t * cg * og, og, b > b_begin, nullptr});
           }
         }
@@ -933,7 +939,7 @@ tensor<T> conv2d(const tensor<T>& x, const tensor<T>& weight, const tensor<T>& b
   detail::conv_check_hyper("conv2d", 1, 1, dilation.h, dilation.w, groups, 0, 0, 0, 0);
   detail::conv_check_tensors("conv2d", 2, x, weight, bias, groups);
   const index_t total_h = dilation.h * (weight.size(2) - 1), total_w = dilation.w * (weight.size(3) - 1);
-  detail::conv_params p{1,           1, total_h / 2, total_h - total_h / 2, total_w / 2, total_w - total_w / 2,
+  detail::conv_params p{1,          1,          total_h / 2, total_h - total_h / 2, total_w / 2, total_w - total_w / 2,
                         dilation.h, dilation.w, groups};
   return detail::conv_forward_op(x, weight, bias, p);
 }
