@@ -16,11 +16,11 @@
 //               flipped labels (--full 2000), 2000 clean test samples; encoder nn::linear 20 → 64, ReLU, μ and
 //               logvar heads 64 → 16, classifier 16 → 2; VIB: loss::reparameterize + loss::cross_entropy (per
 //               sample) + loss::vib (λ = 0.1); plain: the same network on μ, cross-entropy only; 200 full-batch
-//               Adam steps (lr 3e-3, --full 400), same initialisation; best test accuracy (z = μ)
+//               Adam steps (lr 3e-3, --full 400), same initialisation; best test accuracy (z = μ) over every 10th step
 //   interpolation  4000 pairs z₁, z₂ ~ N(0, I₁₆): E‖z‖²/K at the midpoint θ = π/4 (spherical) and α = ½ (linear)
 // Claims (thresholds from seeds 1-3 and 2018):
 //   kl_closed_vs_mc_rel_err         |MC − closed form| / closed form ≤ 0.02 (measured 0.0002-0.004)
-//   vib_minus_plain_best_test_acc   ≥ −0.05 (measured −0.031 … 0): the article's "VIB ≥ baseline" is NOT
+//   vib_minus_plain_best_test_acc   ≥ −0.05 (measured −0.025 … −0.005): the article's "VIB ≥ baseline" is NOT
 //                                   reproduced here; VIB ties or trails slightly, so only "not much worse" is tested
 //   spherical_midpoint_var          in [0.95, 1.05] (exactly 1 in expectation)
 //   linear_midpoint_var             ≤ 0.6 (exactly ½ in expectation)
@@ -95,6 +95,7 @@ double train_classifier(bool vib, const tensor& xtr, const kx::tensor<kx::index_
     opt.zero_grad();
     loss.backward();
     opt.step();
+    if (e % 10 != 9) continue;  // evaluate every 10 steps
     kx::no_grad_guard no_grad;
     best = std::max(best, class_accuracy(cls(mu_head(kx::relu(enc(xte)))), yte));  // inference: z = μ
   }
