@@ -54,6 +54,8 @@
 #include <cstring>
 #include <vector>
 
+#include "../common/example_support.hpp"
+
 #include <kexue/kexue.hpp>
 
 namespace kx = kexue;
@@ -82,10 +84,7 @@ double norm(const dt& a) {
 
 dt leaf(const dt& values) { return values.copy().requires_grad(true); }
 
-bool claim(const char* what, double value, const char* expect, bool ok) {
-  std::printf("claim: %s=%.4g (expect %s) %s\n", what, value, expect, ok ? "PASS" : "FAIL");
-  return ok;
-}
+using kexue_examples::claim;
 
 // ~~~ Part 1: closed forms ~~~
 
@@ -297,7 +296,7 @@ struct classifier {
   kx::tensor<float> embedding, weight, bias;
   kx::tensor<float> logits(const kx::tensor<kx::index_t>& tokens) const {
     const auto h = kx::mean(kx::embedding(tokens, embedding), {1});  // [B, dim]
-    return kx::matmul(h, weight, false, true) + bias;                 // [B, classes]
+    return kx::matmul(h, weight, false, true) + bias;                // [B, classes]
   }
 };
 
@@ -333,8 +332,8 @@ classifier_result train_classifier(std::uint64_t seed, int micro_steps) {
   auto stack = opt::ema(
       opt::lookahead(opt::gradient_accumulation(
           opt::piecewise_linear_lr(
-              opt::weight_decay(opt::lazy(opt::adam<float>(params, opt::adam_options().lr(1e-2)), {m.embedding}),
-                                0.01, {m.bias}),
+              opt::weight_decay(opt::lazy(opt::adam<float>(params, opt::adam_options().lr(1e-2)), {m.embedding}), 0.01,
+                                {m.bias}),
               {{20, 1.0}, {150, 0.3}}),
           2)),
       opt::ema_options().decay(0.9));
@@ -346,7 +345,8 @@ classifier_result train_classifier(std::uint64_t seed, int micro_steps) {
     loss.backward();
     stack.step();
     if ((s + 1) % (micro_steps / 4) == 0) {
-      std::printf("  classifier micro-step %4d  loss %.4f  test accuracy %.3f\n", s + 1, loss.item(), accuracy(m, test));
+      std::printf("  classifier micro-step %4d  loss %.4f  test accuracy %.3f\n", s + 1, loss.item(),
+                  accuracy(m, test));
     }
   }
   classifier_result r;
@@ -361,28 +361,23 @@ classifier_result train_classifier(std::uint64_t seed, int micro_steps) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  bool full = false;
-  std::uint64_t seed = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--full") == 0) {
-      full = true;
-    } else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-      seed = std::strtoull(argv[++i], nullptr, 10);
-    } else {
-      std::fprintf(stderr, "usage: %s [--full] [--seed N]\n", argv[0]);
-      return 2;
-    }
-  }
+  kexue_examples::example_options options;
+  options.seed = 1;
+  if (!kexue_examples::parse_options(argc, argv, options)) return 2;
+  bool full = options.full;
+  std::uint64_t seed = options.seed;
   kx::set_num_threads(1);  // tiny tensors
-  std::printf("derived_optimizers: closed-form checks of the A28 wrappers, a saved/restored stack, a classifier; "
-              "seed %llu\n",
-              static_cast<unsigned long long>(seed));
+  std::printf(
+      "derived_optimizers: closed-form checks of the A28 wrappers, a saved/restored stack, a classifier; "
+      "seed %llu\n",
+      static_cast<unsigned long long>(seed));
   kx::generator gen(seed);
   const closed_forms r = check_closed_forms(gen);
-  std::printf("weight decay %.3g (vs adamw %.3g), layer adaptation %.3g, piecewise lr %.3g, accumulation frozen %.3g "
-              "mean %.3g, lookahead %.3g, lazy untouched %.3g touched %.3g (plain adam moves %.3g), ema %.3g\n",
-              r.weight_decay, r.weight_decay_vs_adamw, r.layer_adaptation, r.piecewise, r.accumulation_frozen,
-              r.accumulation_mean, r.lookahead, r.lazy_untouched, r.lazy_touched, r.lazy_plain_moves, r.ema);
+  std::printf(
+      "weight decay %.3g (vs adamw %.3g), layer adaptation %.3g, piecewise lr %.3g, accumulation frozen %.3g "
+      "mean %.3g, lookahead %.3g, lazy untouched %.3g touched %.3g (plain adam moves %.3g), ema %.3g\n",
+      r.weight_decay, r.weight_decay_vs_adamw, r.layer_adaptation, r.piecewise, r.accumulation_frozen,
+      r.accumulation_mean, r.lookahead, r.lazy_untouched, r.lazy_touched, r.lazy_plain_moves, r.ema);
   const resume_result resume = check_resume(gen);
   std::printf("stack lookahead(gradient_accumulation(adam, 4)): resumed vs uninterrupted %.3g, fresh state %.3g\n",
               resume.resumed, resume.fresh);

@@ -49,6 +49,8 @@
 #include <cstring>
 #include <vector>
 
+#include "../common/example_support.hpp"
+
 #include <kexue/kexue.hpp>
 
 namespace kx = kexue;
@@ -90,26 +92,16 @@ double identity_error(const dtensor& a) {
   return std::fabs(kx::logdet(kx::matrix_exp(a)).item() - kx::trace(a).item());
 }
 
-bool claim(const char* what, double value, const char* expect, bool ok) {
-  std::printf("claim: %s=%.3g (expect %s) %s\n", what, value, expect, ok ? "PASS" : "FAIL");
-  return ok;
-}
+using kexue_examples::claim;
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  bool full = false;
-  std::uint64_t seed = 2019;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--full") == 0) {
-      full = true;
-    } else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-      seed = std::strtoull(argv[++i], nullptr, 10);
-    } else {
-      std::fprintf(stderr, "usage: %s [--full] [--seed N]\n", argv[0]);
-      return 2;
-    }
-  }
+  kexue_examples::example_options options;
+  options.seed = 2019;
+  if (!kexue_examples::parse_options(argc, argv, options)) return 2;
+  bool full = options.full;
+  std::uint64_t seed = options.seed;
   kx::generator gen(seed);
   std::printf("det_exp_trace_identity: det(exp A) = exp(Tr A) in double, seed %llu\n",
               static_cast<unsigned long long>(seed));

@@ -40,6 +40,8 @@
 #include <cstring>
 #include <string>
 
+#include "../common/example_support.hpp"
+
 #include <kexue/kexue.hpp>
 
 namespace kx = kexue;
@@ -63,26 +65,16 @@ estimate summarize(const dtensor& values) {
 /// c₄(n) = E[s]/σ for the unbiased sample variance s² of n normal draws.
 double c4(int n) { return std::sqrt(2.0 / (n - 1)) * std::exp(std::lgamma(n / 2.0) - std::lgamma((n - 1) / 2.0)); }
 
-bool claim(const std::string& what, double value, const char* expect, bool ok) {
-  std::printf("claim: %s=%.4g (expect %s) %s\n", what.c_str(), value, expect, ok ? "PASS" : "FAIL");
-  return ok;
-}
+using kexue_examples::claim;
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  bool full = false;
-  std::uint64_t seed = 6747;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--full") == 0) {
-      full = true;
-    } else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-      seed = std::strtoull(argv[++i], nullptr, 10);
-    } else {
-      std::fprintf(stderr, "usage: %s [--full] [--seed N]\n", argv[0]);
-      return 2;
-    }
-  }
+  kexue_examples::example_options options;
+  options.seed = 6747;
+  if (!kexue_examples::parse_options(argc, argv, options)) return 2;
+  bool full = options.full;
+  std::uint64_t seed = options.seed;
   const kx::index_t batches = full ? 2000000 : 100000;
   kx::generator gen(seed);
   std::printf("estimator_bias_demo: %lld batches of n draws from N(%g, %g^2) per n, seed %llu\n",

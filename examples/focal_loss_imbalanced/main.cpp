@@ -48,6 +48,8 @@
 #include <string>
 #include <vector>
 
+#include "../common/example_support.hpp"
+
 #include <kexue/kexue.hpp>
 
 namespace kx = kexue;
@@ -143,26 +145,16 @@ scores train_and_test(const std::string& name, const loss_fn& loss, const datase
   return s;
 }
 
-bool claim(const char* what, double value, const char* expect, bool ok) {
-  std::printf("claim: %s=%.6g (expect %s) %s\n", what, value, expect, ok ? "PASS" : "FAIL");
-  return ok;
-}
+using kexue_examples::claim;
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  bool full = false;
-  std::uint64_t seed = 2017;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--full") == 0) {
-      full = true;
-    } else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-      seed = std::strtoull(argv[++i], nullptr, 10);
-    } else {
-      std::fprintf(stderr, "usage: %s [--full] [--seed N]\n", argv[0]);
-      return 2;
-    }
-  }
+  kexue_examples::example_options options;
+  options.seed = 2017;
+  if (!kexue_examples::parse_options(argc, argv, options)) return 2;
+  bool full = options.full;
+  std::uint64_t seed = options.seed;
   const kx::index_t negatives = full ? 100000 : 10000;
   const int steps = 300;
 

@@ -36,12 +36,12 @@
 //                                   one run's difference spreads from −0.65 to +0.3 and depends on the build's
 //                                   float rounding, e.g. -march=native, so only a 10-seed mean is claimed)
 // Printed, not claimed: the worst seed's difference, the number of modes held (both trainings collapse onto some
-// modes on some seeds: 1-8 of 8 held for either, no consistent winner) and the wall-clock ratio single / alternating (one backward pass
-// instead of two, one G forward instead of two; it depends on the machine's load).
-// Not tested: the CelebA DCGAN of the reference code, RMSprop, critics with dropout or batch norm in training
-// (single_forward exists for them; here it is checked on a deterministic critic only), λ ≠ 1 in training.
-// Expected output: the routing errors, the SGD gap (and with --full per-seed results and progress lines), then
-// the "claim: ... PASS" lines. --seed N: another seed.
+// modes on some seeds: 1-8 of 8 held for either, no consistent winner) and the wall-clock ratio single / alternating
+// (one backward pass instead of two, one G forward instead of two; it depends on the machine's load). Not tested: the
+// CelebA DCGAN of the reference code, RMSprop, critics with dropout or batch norm in training (single_forward exists
+// for them; here it is checked on a deterministic critic only), λ ≠ 1 in training. Expected output: the routing errors,
+// the SGD gap (and with --full per-seed results and progress lines), then the "claim: ... PASS" lines. --seed N:
+// another seed.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -50,6 +50,8 @@
 #include <cstring>
 #include <memory>
 #include <vector>
+
+#include "../common/example_support.hpp"
 
 #include <kexue/kexue.hpp>
 
@@ -139,7 +141,8 @@ routing_result check_routing(std::uint64_t seed) {
                  : std::vector<dt>(g.begin() + static_cast<std::ptrdiff_t>(dp.size()), g.end());
   };
 
-  const dt single = L::single_loss_gan<double>(d, real, (*generator)(z), L::single_loss_gan_options().generator_weight(lambda));
+  const dt single =
+      L::single_loss_gan<double>(d, real, (*generator)(z), L::single_loss_gan_options().generator_weight(lambda));
   const auto g_single = kx::grad({single}, all);
 
   const dt fake_ng = (*generator)(z).detach();
@@ -181,8 +184,8 @@ double sgd_trajectory_gap(std::uint64_t seed, int steps) {
   const L::critic_fn<double> d_b = [&](const dt& x) { return (*critic_b)(x); };
   for (int step = 0; step < steps; ++step) {
     const dt real = sample_real<double>(batch, data), z = noise<double>(batch, data);
-    const dt loss = L::single_loss_gan<double>(d_a, real, (*generator_a)(z),
-                                               L::single_loss_gan_options().generator_weight(lambda));
+    const dt loss =
+        L::single_loss_gan<double>(d_a, real, (*generator_a)(z), L::single_loss_gan_options().generator_weight(lambda));
     single.zero_grad();
     loss.backward();
     single.step();
@@ -191,7 +194,7 @@ double sgd_trajectory_gap(std::uint64_t seed, int steps) {
     const dt g_loss = kx::mean(d_b(fake));
     const dt d_loss = hinge_d_loss(d_b(real), d_b(fake.detach()));
     g_opt.zero_grad();
-    g_loss.backward();   // also leaves gradients on the critic: cleared next
+    g_loss.backward();  // also leaves gradients on the critic: cleared next
     d_opt.zero_grad();
     d_loss.backward();
     d_opt.step();
@@ -282,39 +285,31 @@ train_result train(bool single_loss, int iterations, std::uint64_t seed) {
   return r;
 }
 
-bool claim(const char* what, double value, const char* expect, bool ok) {
-  std::printf("claim: %s=%.4g (expect %s) %s\n", what, value, expect, ok ? "PASS" : "FAIL");
-  return ok;
-}
+using kexue_examples::claim;
 
 }  // namespace
 
 int main(int argc, char** argv) try {
-  bool full = false;
-  std::uint64_t seed = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--full") == 0) {
-      full = true;
-    } else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-      seed = std::strtoull(argv[++i], nullptr, 10);
-    } else {
-      std::fprintf(stderr, "usage: %s [--full] [--seed N]\n", argv[0]);
-      return 2;
-    }
-  }
+  kexue_examples::example_options options;
+  options.seed = 1;
+  if (!kexue_examples::parse_options(argc, argv, options)) return 2;
+  bool full = options.full;
+  std::uint64_t seed = options.seed;
   kx::set_num_threads(1);  // [64, 32] tensors: threads cost more than they give
   std::printf("gan_single_loss: hinge GAN on 8 Gaussians (radius 2, sigma 0.05), seed %llu%s\n",
               static_cast<unsigned long long>(seed), full ? ", --full: training over 10 seeds" : "");
 
   const routing_result r = check_routing(seed);
-  std::printf("routing (double, lambda 0.5): |dD| %.3g  |dG|/max %.3g  |L - D_loss| %.3g  single_forward %.3g  "
-              "no-sg D gap %.3g\n",
-              r.d_err, r.g_err, r.value_err, r.single_forward_err, r.naive_gap);
+  std::printf(
+      "routing (double, lambda 0.5): |dD| %.3g  |dG|/max %.3g  |L - D_loss| %.3g  single_forward %.3g  "
+      "no-sg D gap %.3g\n",
+      r.d_err, r.g_err, r.value_err, r.single_forward_err, r.naive_gap);
   const int sgd_steps = 20;
   const double sgd_gap = sgd_trajectory_gap(seed, sgd_steps);
-  std::printf("plain SGD, %d steps: single loss (lr 0.05) vs critic at lr 0.05 + generator at lr 0.025: max |dtheta| "
-              "%.3g\n",
-              sgd_steps, sgd_gap);
+  std::printf(
+      "plain SGD, %d steps: single loss (lr 0.05) vs critic at lr 0.05 + generator at lr 0.025: max |dtheta| "
+      "%.3g\n",
+      sgd_steps, sgd_gap);
 
   bool pass = true;
   pass &= claim("d_grad_routing_err", r.d_err, "<= 1e-12", r.d_err <= 1e-12);

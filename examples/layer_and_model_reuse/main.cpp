@@ -40,6 +40,8 @@
 #include <memory>
 #include <vector>
 
+#include "../common/example_support.hpp"
+
 #include <kexue/kexue.hpp>
 
 namespace kx = kexue;
@@ -54,10 +56,7 @@ double max_abs_diff(const dt& a, const dt& b) {
   return m;
 }
 
-bool claim(const char* what, double value, const char* expect, bool ok) {
-  std::printf("claim: %s=%.4g (expect %s) %s\n", what, value, expect, ok ? "PASS" : "FAIL");
-  return ok;
-}
+using kexue_examples::claim;
 
 /// x + relu(W x + b): the add is the node the model is cut at.
 class residual_block : public nn::cloneable<residual_block, double> {
@@ -193,7 +192,7 @@ cut_result check_cut_and_clone(kx::generator& gen) {
   const dt full = (*model)(x);
 
   const dt at_add = model->forward_until("block1", x);  // [7, 8], block1's residual sum
-  nn::sequential<double> tail;                           // the same modules: shared weights
+  nn::sequential<double> tail;                          // the same modules: shared weights
   tail.push_back("block2", model->at<residual_block>(3)).push_back("out", model->at<nn::linear<double>>(4));
   r.cut = max_abs_diff(tail(at_add), full);
 
@@ -211,7 +210,7 @@ cut_result check_cut_and_clone(kx::generator& gen) {
   kx::optim::sgd<double> sgd(clone->parameters(), kx::optim::sgd_options().lr(0.1));
   const dt target = kx::randn<double>({7, 2}, gen);
   for (int s = 0; s < 5; ++s) {
-    const dt loss = kx::mean(kx::square((*clone)(x) - target));
+    const dt loss = kx::mean(kx::square((*clone)(x)-target));
     sgd.zero_grad();
     loss.backward();
     sgd.step();
@@ -246,9 +245,10 @@ int main(int argc, char** argv) try {
   std::printf("tied MLM head: %g elements; lookup change after one head step %.3g, vs -lr*grad %.3g\n", t.count,
               t.lookup_change, t.update_err);
   const cut_result c = check_cut_and_clone(gen);
-  std::printf("residual model: cut at block1 %.3g, hook %.3g; clone: initial %.3g, original after training the clone "
-              "%.3g, clone moved %.3g\n",
-              c.cut, c.hook, c.clone_initial, c.original_unchanged, c.clone_moved);
+  std::printf(
+      "residual model: cut at block1 %.3g, hook %.3g; clone: initial %.3g, original after training the clone "
+      "%.3g, clone moved %.3g\n",
+      c.cut, c.hook, c.clone_initial, c.original_unchanged, c.clone_moved);
 
   bool pass = true;
   pass &= claim("shared_param_count", s.count, "== 20 in 2 tensors", s.count == 20 && s.tensors == 2);

@@ -46,6 +46,8 @@
 #include <ctime>  // std::clock
 #include <vector>
 
+#include "../common/example_support.hpp"
+
 #include <kexue/kexue.hpp>
 
 namespace kx = kexue;
@@ -154,10 +156,7 @@ struct stopwatch {
 
 double fastest(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
 
-bool claim(const char* what, double value, const char* expect, bool ok) {
-  std::printf("claim: %s=%.3g (expect %s) %s\n", what, value, expect, ok ? "PASS" : "FAIL");
-  return ok;
-}
+using kexue_examples::claim;
 
 // ~~~ --full: copy a token from beyond the local window ~~~
 
@@ -212,18 +211,11 @@ double copy_task_accuracy(attention_pattern p, std::uint64_t seed) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  bool full = false;
-  std::uint64_t seed = 6853;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--full") == 0) {
-      full = true;
-    } else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-      seed = std::strtoull(argv[++i], nullptr, 10);
-    } else {
-      std::fprintf(stderr, "usage: %s [--full] [--seed N]\n", argv[0]);
-      return 2;
-    }
-  }
+  kexue_examples::example_options options;
+  options.seed = 6853;
+  if (!kexue_examples::parse_options(argc, argv, options)) return 2;
+  bool full = options.full;
+  std::uint64_t seed = options.seed;
   kx::set_num_threads(1);
   kx::generator gen(seed);
   std::printf("sparse_attention_patterns: seed %llu, one thread\n", static_cast<unsigned long long>(seed));

@@ -36,6 +36,8 @@
 #include <numeric>
 #include <vector>
 
+#include "../common/example_support.hpp"
+
 #include <kexue/kexue.hpp>
 
 namespace kx = kexue;
@@ -44,10 +46,7 @@ namespace L = kx::loss;
 
 namespace {
 
-bool claim(const char* what, double value, const char* expect, bool ok) {
-  std::printf("claim: %s=%.6g (expect %s) %s\n", what, value, expect, ok ? "PASS" : "FAIL");
-  return ok;
-}
+using kexue_examples::claim;
 
 std::vector<tensor> params_of(std::initializer_list<const kx::nn::linear<float>*> layers) {
   std::vector<tensor> out;
@@ -105,18 +104,11 @@ double train_classifier(bool vib, const tensor& xtr, const kx::tensor<kx::index_
 }  // namespace
 
 int main(int argc, char** argv) try {
-  bool full = false;
-  std::uint64_t seed = 2018;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--full") == 0) {
-      full = true;
-    } else if (std::strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-      seed = std::strtoull(argv[++i], nullptr, 10);
-    } else {
-      std::fprintf(stderr, "usage: %s [--full] [--seed N]\n", argv[0]);
-      return 2;
-    }
-  }
+  kexue_examples::example_options options;
+  options.seed = 2018;
+  if (!kexue_examples::parse_options(argc, argv, options)) return 2;
+  bool full = options.full;
+  std::uint64_t seed = options.seed;
   kx::generator gen(seed);
   bool pass = true;
 

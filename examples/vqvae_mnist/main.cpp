@@ -37,6 +37,8 @@
 #include <string>
 #include <vector>
 
+#include "../common/example_support.hpp"
+
 #include <kexue/kexue.hpp>
 
 namespace kx = kexue;
@@ -146,10 +148,7 @@ struct vqvae {
 
 tensor rows(const tensor& x, kx::index_t start, kx::index_t count) { return kx::narrow(x, 0, start, count); }
 
-bool claim(const char* what, double value, const char* expect, bool ok) {
-  std::printf("claim: %s=%.4g (expect %s) %s\n", what, value, expect, ok ? "PASS" : "FAIL");
-  return ok;
-}
+using kexue_examples::claim;
 
 }  // namespace
 

@@ -36,6 +36,8 @@
 #include <memory>
 #include <vector>
 
+#include "../common/example_support.hpp"
+
 #include <kexue/kexue.hpp>
 
 namespace kx = kexue;
@@ -194,10 +196,7 @@ double critic_only(bool with_penalty, int steps) {
   return std::fabs(value);
 }
 
-bool claim(const char* what, double value, const char* expect, bool ok) {
-  std::printf("claim: %s=%.4g (expect %s) %s\n", what, value, expect, ok ? "PASS" : "FAIL");
-  return ok;
-}
+using kexue_examples::claim;
 
 }  // namespace
 
