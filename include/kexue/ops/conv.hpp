@@ -2,15 +2,15 @@
 // Convolutions in PyTorch's layout: conv1d, conv2d, conv_transpose1d/2d through per-tap or im2col GEMMs.
 #pragma once
 
-#include <algorithm>    // std::min, std::max, std::fill
-#include <cstring>      // std::memcpy
-#include <string>       // std::to_string, for messages
-#include <type_traits>  // std::integral_constant: the dilations the Winograd transforms specialise
-#include <vector>       // the backward functions' gradient lists
+#include <algorithm>  // std::min, std::max, std::fill
+#include <cstring>    // std::memcpy
+#include <string>     // std::to_string, for messages
+#include <vector>     // the backward functions' gradient lists
 
 #include <kexue/autograd/node.hpp>
 #include <kexue/core/creation.hpp>
 #include <kexue/core/tensor.hpp>
+#include <kexue/kernels/conv1d.hpp>
 #include <kexue/kernels/gemm.hpp>
 #include <kexue/kernels/parallel.hpp>
 #include <kexue/ops/arithmetic.hpp>
@@ -231,17 +231,7 @@ void conv_col2im(const T* cols, const conv_geometry& g, T* dx) {
   });
 }
 
-// ~~~ implementation: the per-tap kernels of stride-1 1-D convolutions ~~~
-//
-// A stride-1 convolution over one axis is a sum over the K kernel taps of matrix products with a shifted
-// view of the zero-padded input: y[b] = Σ_t w[:, :, t] · xp[b][:, t·d : t·d + L_out]. conv_tap_product
-// runs the whole sum for one item through the GEMM's register micro-kernel, each tile of y accumulated over
-// the taps while it is in L1, with both operands read in place: the weight once regrouped tap-major per call,
-// the input once zero-padded per item. No im2col buffer and no per-tap packing of the input (the packed
-// per-tap GEMMs spent ~15% of a forward + backward outside the micro-kernel). The input gradient is the
-// same product with the flipped, transposed weight over the padded output gradient; the weight gradient
-// reads x in place (the padding only shortens the depth of each tap) against the output gradient packed
-// once per item.
+// ~~~ implementation: stride-1 1-D convolutions through kernels/conv1d.hpp ~~~
 
 /// An uninitialised work buffer of n elements from the tensor allocator's cache (no page faults once warm).
 template <class T>
@@ -249,479 +239,25 @@ tensor<T> conv_scratch(index_t n) {
   return tensor<T>::empty({n});
 }
 
-/// True for the geometries the per-tap kernels handle: height 1, kernel height 1, stride 1.
+/// True for the geometries kernels::conv1d_* handle: height 1, kernel height 1, stride 1.
 inline bool conv_use_taps(const conv_geometry& g) {
   return g.height == 1 && g.kernel_h == 1 && g.p.stride_h == 1 && g.p.stride_w == 1 && g.p.pad_top == 0 &&
          g.p.pad_bottom == 0 && g.p.dilation_h == 1;
 }
 
-/// The operands of conv_tap_product: C [m, n] (=, or += with `accumulate`) Σ_{s < terms} A_s · B_s.
-/// A_s = a + s·a_step is m × k, row-major with row stride lda, read in place. B_s = b + s·b_step is k × n:
-/// element (p, j) at b + p·ldb + (j / nr)·b_tile + j % nr, so either in place (ldb = row stride, b_tile = nr;
-/// rows are read up to one SIMD register past column n: callers leave that slack) or packed in nr-wide
-/// panels (ldb = nr, b_tile = nr · panel depth). `row_init` (length m, or null) starts row i of C at
-/// row_init[i] instead of 0.
-template <class T>
-struct conv_tap_operands {
-  index_t m, n, k, terms;
-  const T* a;
-  index_t lda, a_step;
-  const T* b;
-  index_t ldb, b_step, b_tile;
-  T* c;
-  index_t ldc;
-  bool accumulate;
-  const T* row_init;
-};
-
-/// Runs conv_tap_operands on the calling thread. Loops (outer to inner): nc columns of C, mr rows (their
-/// A micro-panel stays in L1), terms, kc depth, nr columns (B streams from L2); each tile of C is summed
-/// over every term and depth block in place, in the same order whatever the tiling of the caller.
-template <class T>
-void conv_tap_product(const conv_tap_operands<T>& q) {
-  namespace kd = kernels::detail;
-  using config = kd::gemm_config<T>;
-  constexpr index_t mr = config::mr, nr = config::nr, w = config::width;
-  if (q.m == 0 || q.n == 0) return;
-  const kernels::gemm_blocking& blocking = kernels::gemm_blocking_for<T>();
-  const index_t kc_max = kd::even_block(std::max<index_t>(q.k, 1), blocking.kc, 1);
-  const index_t nc_max = kd::even_block(q.n, blocking.nc, nr);
-  for (index_t jc = 0; jc < q.n; jc += nc_max) {
-    const index_t nc = std::min(nc_max, q.n - jc);
-    for (index_t ir = 0; ir < q.m; ir += mr) {
-      const index_t rows = std::min(mr, q.m - ir);
-      T* c_rows = q.c + ir * q.ldc + jc;
-      bool fresh = !q.accumulate;  // the next write to this panel of C ignores its contents
-      if (q.row_init != nullptr) {
-        for (index_t i = 0; i < rows; ++i) std::fill(c_rows + i * q.ldc, c_rows + i * q.ldc + nc, q.row_init[ir + i]);
-        fresh = false;
-      }
-      if (fresh && (q.k == 0 || q.terms == 0)) {
-        for (index_t i = 0; i < rows; ++i) std::fill(c_rows + i * q.ldc, c_rows + i * q.ldc + nc, T(0));
-        continue;
-      }
-      const auto full = kd::gemm_kernel_for<T>(true, static_cast<int>(rows), config::nv);
-      for (index_t s = 0; s < q.terms; ++s) {
-        for (index_t pc = 0; pc < q.k; pc += kc_max) {
-          const index_t kc = std::min(kc_max, q.k - pc);
-          kd::gemm_tile_args<T> args{T(1), T(1), fresh, false, nullptr};
-          const T* a_panel = q.a + s * q.a_step + ir * q.lda + pc;
-          const T* b_rows = q.b + s * q.b_step + pc * q.ldb + jc / nr * q.b_tile;
-          index_t jr = 0;
-          for (; jr + nr <= nc; jr += nr) {
-            full(kc, a_panel, q.lda, b_rows + jr / nr * q.b_tile, q.ldb, c_rows + jr, q.ldc, nr, args);
-          }
-          if (jr < nc) {
-            const auto tail =
-                kd::gemm_kernel_for<T>(true, static_cast<int>(rows), static_cast<int>(kd::ceil_div(nc - jr, w)));
-            tail(kc, a_panel, q.lda, b_rows + jr / nr * q.b_tile, q.ldb, c_rows + jr, q.ldc, nc - jr, args);
-          }
-          fresh = false;
-        }
-      }
-    }
-  }
-}
-
-/// Length of the zero-padded input of the forward kernel.
-inline index_t conv_padded_length(const conv_geometry& g) { return g.p.pad_left + g.width + g.p.pad_right; }
-
-/// Slack after a buffer read in place by conv_tap_product (one register).
-template <class T>
-constexpr index_t conv_tap_slack() {
-  return kernels::detail::gemm_config<T>::width;
-}
-
-/// w [O, C/groups, K] regrouped tap-major as [groups, K, O/groups, C/groups] (`flip` false), or flipped and
-/// transposed as [groups, K, C/groups, O/groups] with tap s holding w[:, :, K − 1 − s]ᵀ (`flip` true, the
-/// weight of the input gradient).
-template <class T>
-tensor<T> conv_taps_of_weight(const T* w, const conv_geometry& g, bool flip) {
-  const index_t k = g.kernel_w, og = g.group_out_channels(), cg = g.group_channels();
-  auto wt = conv_scratch<T>(g.out_channels * cg * k);
-  T* out = wt.data();
-  for (index_t grp = 0; grp < g.p.groups; ++grp)
-    for (index_t o = 0; o < og; ++o)
-      for (index_t c = 0; c < cg; ++c)
-        for (index_t t = 0; t < k; ++t) {
-          const T v = w[((grp * og + o) * cg + c) * k + t];
-          if (flip) {
-            out[((grp * k + (k - 1 - t)) * cg + c) * og + o] = v;
-          } else {
-            out[((grp * k + t) * og + o) * cg + c] = v;
-          }
-        }
-  return wt;
-}
-
-/// dst[r, j] = src[r, j − offset] for j < row (0 where j − offset is outside [0, length)), rows r < rows of
-/// src at stride `length` and of dst at stride `row`.
-template <class T>
-void conv_pad_rows(const T* src, index_t rows, index_t length, index_t offset, index_t row, T* dst) {
-  const index_t lo = std::clamp<index_t>(offset, 0, row), hi = std::clamp<index_t>(offset + length, lo, row);
-  for (index_t r = 0; r < rows; ++r) {
-    T* d = dst + r * row;
-    std::fill(d, d + lo, T(0));
-    if (hi > lo) std::memcpy(d + lo, src + r * length + (lo - offset), sizeof(T) * static_cast<std::size_t>(hi - lo));
-    std::fill(d + hi, d + row, T(0));
-  }
-}
-
-/// out[b] (+ bias) = Σ_s wt_s · src_b[:, s·d : s·d + n] per item and group, src_b being item b of `src` [B,
-/// rows, length] shifted right by `offset` in zero padding to `padded` columns. The forward (src = x, wt the
-/// tap-major weight) and the input gradient (src = gy, wt the flipped transposed weight) of the per-tap path.
-template <class T>
-void conv_taps_apply(const T* src, index_t in_rows, index_t length, index_t offset, index_t padded, const T* wt,
-                     index_t out_rows, index_t n, const T* bias, const conv_geometry& g, T* out) {
-  const index_t k = g.kernel_w, groups = g.p.groups, gi = in_rows / groups, go = out_rows / groups;
-  parallel_for(0, g.batch, 1, [&](index_t b0, index_t b1) {
-    auto xp = conv_scratch<T>(in_rows * padded + conv_tap_slack<T>());
-    std::fill(xp.data() + in_rows * padded, xp.data() + xp.numel(), T(0));
-    for (index_t b = b0; b < b1; ++b) {
-      conv_pad_rows(src + b * in_rows * length, in_rows, length, offset, padded, xp.data());
-      for (index_t grp = 0; grp < groups; ++grp) {
-        conv_tap_product<T>({go, n, gi, k, wt + grp * k * go * gi, gi, go * gi, xp.data() + grp * gi * padded, padded,
-                             g.p.dilation_w, kernels::detail::gemm_config<T>::nr, out + (b * out_rows + grp * go) * n,
-                             n, false, bias != nullptr ? bias + grp * go : nullptr});
-      }
-    }
-  });
-}
-
-/// Fixed number of batch chunks the weight gradient sums separately (then adds in chunk order), so threads
-/// can share the batch and the result does not depend on the thread count.
-inline index_t conv_weight_grad_chunks(index_t batch) { return std::min<index_t>(batch, 4); }
-
-// ~~~ implementation: Winograd F(2, 3) for kernel-3 stride-1 1-D convolutions ~~~
-//
-// With kernel 3 the per-tap product does 3 multiply-adds per output, channel pair and item. Winograd's minimal
-// filtering F(2, 3) gets two outputs of one dilation class, j and j + d, from the four inputs x0..x3 =
-// xp[j + {0, 1, 2, 3}·d] with four products instead of six:
-//   V = (x0 − x2, x1 + x2, x2 − x1, x1 − x3),  U = (g0, (g0 + g1 + g2) / 2, (g0 − g1 + g2) / 2, g2),
-//   M_k = U_k · V_k,  y_j = M1 + M2 + M3,  y_{j+d} = M2 − M3 − M4,
-// and over the channels each M_k is one GEMM [O, C] · [C, pairs]: 2/3 of the multiply-adds of the taps, which
-// already ran the micro-kernel at ~85% of the FMA peak. The weight gradient is the adjoint: dU_k = Σ_pairs
-// dM_k · V_kᵀ with dM = (g_j, g_j + g_{j+d}, g_j − g_{j+d}, −g_{j+d}), then dg0 = dU1 + (dU2 + dU3) / 2,
-// dg1 = (dU2 − dU3) / 2, dg2 = (dU2 + dU3) / 2 + dU4. Exact in exact arithmetic; the transforms only add and
-// halve, so the rounding stays at the level of the direct sums. Pairs are numbered n = q·d + r for the outputs
-// 2dq + r and 2dq + d + r (r < d): blocks of 2d outputs, the last one cut at the output length.
-
-/// Number of output pairs of an output length n at dilation d (whole blocks of 2d outputs).
-inline index_t conv_wino_pairs(index_t n, index_t d) { return (n + 2 * d - 1) / (2 * d) * d; }
-
-/// v [4, rows, pairs]: the input transform of xp [rows, 2·pairs + 2d], the rows of src [rows, length] shifted
-/// right by `offset` in zero padding (xp[c, p] = src[c, p − offset], 0 outside), read in place.
-template <class T, index_t D>
-void conv_wino_input(const T* src, index_t rows, index_t length, index_t offset, index_t pairs, index_t dilation,
-                     T* v) {
-  const index_t d = D > 0 ? D : dilation, blocks = pairs / d, plane = rows * pairs;
-  // Blocks q whose inputs xp[2dq, 2dq + 4d) all lie in the source: 2dq >= offset and 2dq + 4d − offset <= length.
-  const index_t q_lo = std::min(blocks, offset > 0 ? (offset + 2 * d - 1) / (2 * d) : index_t(0));
-  const index_t span = length + offset - 4 * d;
-  const index_t q_hi = std::clamp<index_t>(span < 0 ? 0 : span / (2 * d) + 1, q_lo, blocks);
-  for (index_t c = 0; c < rows; ++c) {
-    const T* x = src + c * length;
-    T* v1 = v + c * pairs;
-    T* v2 = v1 + plane;
-    T* v3 = v2 + plane;
-    T* v4 = v3 + plane;
-    // V of pair i from its inputs x0..x3 = xp[p + {0, 1, 2, 3}·d].
-    auto put = [&](index_t i, T x0, T x1, T x2, T x3) {
-      v1[i] = x0 - x2;
-      v2[i] = x1 + x2;
-      v3[i] = x2 - x1;
-      v4[i] = x1 - x3;
-    };
-    auto edge_block = [&](index_t q) {
-      auto at = [&](index_t p) {
-        const index_t i = p - offset;
-        return i >= 0 && i < length ? x[i] : T(0);
-      };
-      for (index_t r = 0; r < d; ++r) {
-        const index_t p = 2 * d * q + r;
-        put(q * d + r, at(p), at(p + d), at(p + 2 * d), at(p + 3 * d));
-      }
-    };
-    for (index_t q = 0; q < q_lo; ++q) edge_block(q);
-    for (index_t q = q_lo; q < q_hi; ++q) {
-      const T* b = x + 2 * d * q - offset;
-      for (index_t r = 0; r < d; ++r) put(q * d + r, b[r], b[d + r], b[2 * d + r], b[3 * d + r]);
-    }
-    for (index_t q = q_hi; q < blocks; ++q) edge_block(q);
-  }
-}
-
-/// y[o, j] = bias[o] + the output transform of m [4, rows, pairs], for j < n (row stride of y: n): the two
-/// outputs of every pair computed over contiguous vectors into `work` (2·pairs elements), then put in place
-/// block by block.
-template <class T, index_t D>
-void conv_wino_output(const T* m, index_t rows, index_t pairs, index_t dilation, const T* bias, index_t n, T* y,
-                      T* work) {
-  const index_t d = D > 0 ? D : dilation;
-  const index_t plane = rows * pairs, blocks = pairs / d;
-  T* first = work;           // y[2dq + r] of pair qd + r
-  T* second = work + pairs;  // y[2dq + d + r]
-  for (index_t o = 0; o < rows; ++o) {
-    const T* m1 = m + o * pairs;
-    const T* m2 = m1 + plane;
-    const T* m3 = m2 + plane;
-    const T* m4 = m3 + plane;
-    const T b0 = bias != nullptr ? bias[o] : T(0);
-    for (index_t i = 0; i < pairs; ++i) {
-      first[i] = b0 + m1[i] + m2[i] + m3[i];
-      second[i] = b0 + m2[i] - m3[i] - m4[i];
-    }
-    T* row = y + o * n;
-    const index_t whole = std::min(blocks, n / (2 * d));
-    for (index_t q = 0; q < whole; ++q) {
-      for (index_t r = 0; r < d; ++r) {
-        row[2 * d * q + r] = first[q * d + r];
-        row[2 * d * q + d + r] = second[q * d + r];
-      }
-    }
-    for (index_t q = whole; q < blocks; ++q) {
-      for (index_t r = 0; r < d; ++r) {
-        const index_t j = 2 * d * q + r;
-        if (j < n) row[j] = first[q * d + r];
-        if (j + d < n) row[j + d] = second[q * d + r];
-      }
-    }
-  }
-}
-
-/// dm_k [pairs, nr] (k < 4, at dm + k·stride): the adjoint output transform of one packed panel
-/// g [n, nr] (the output gradient of nr channels, transposed by gemm_pack_b), rows j >= n taken as 0.
-template <class T, index_t D>
-void conv_wino_output_adjoint(const T* g, index_t n, index_t pairs, index_t dilation, T* dm, index_t stride) {
-  constexpr index_t nr = kernels::detail::gemm_config<T>::nr;
-  const index_t d = D > 0 ? D : dilation;
-  for (index_t i = 0; i < pairs; ++i) {
-    const index_t j = 2 * d * (i / d) + i % d;
-    const T* g0 = g + j * nr;
-    const T* g1 = g0 + d * nr;
-    const bool has0 = j < n, has1 = j + d < n;
-    T* d1 = dm + i * nr;
-    T* d2 = d1 + stride;
-    T* d3 = d2 + stride;
-    T* d4 = d3 + stride;
-    if (has0 && has1) {
-      for (index_t l = 0; l < nr; ++l) {
-        d1[l] = g0[l];
-        d2[l] = g0[l] + g1[l];
-        d3[l] = g0[l] - g1[l];
-        d4[l] = -g1[l];
-      }
-    } else {
-      for (index_t l = 0; l < nr; ++l) {
-        const T a = has0 ? g0[l] : T(0), b = has1 ? g1[l] : T(0);
-        d1[l] = a;
-        d2[l] = a + b;
-        d3[l] = a - b;
-        d4[l] = -b;
-      }
-    }
-  }
-}
-
-/// Calls f.template operator()<D>() with D the dilation when it is 1, 2, 4 or 8 (the transforms then
-/// vectorise over whole blocks), 0 otherwise.
-template <class F>
-void conv_wino_dispatch(index_t d, F&& f) {
-  switch (d) {
-    case 1:
-      return f(std::integral_constant<index_t, 1>());
-    case 2:
-      return f(std::integral_constant<index_t, 2>());
-    case 4:
-      return f(std::integral_constant<index_t, 4>());
-    case 8:
-      return f(std::integral_constant<index_t, 8>());
-    default:
-      return f(std::integral_constant<index_t, 0>());
-  }
-}
-
-/// u [groups, 4, rows, cols] from the tap-major weight wt [groups, 3, rows, cols] of conv_taps_of_weight.
-template <class T>
-tensor<T> conv_wino_weight(const T* wt, index_t groups, index_t rows, index_t cols) {
-  const index_t plane = rows * cols;
-  auto u = conv_scratch<T>(groups * 4 * plane);
-  for (index_t grp = 0; grp < groups; ++grp) {
-    const T* g0 = wt + grp * 3 * plane;
-    const T* g1 = g0 + plane;
-    const T* g2 = g1 + plane;
-    T* out = u.data() + grp * 4 * plane;
-    for (index_t i = 0; i < plane; ++i) {
-      out[i] = g0[i];
-      out[plane + i] = (g0[i] + g1[i] + g2[i]) / T(2);
-      out[2 * plane + i] = (g0[i] - g1[i] + g2[i]) / T(2);
-      out[3 * plane + i] = g2[i];
-    }
-  }
-  return u;
-}
-
-/// As conv_taps_apply for kernel 3, through F(2, 3): per item, transform, four GEMMs per group, transform back.
-template <class T>
-void conv_wino_apply(const T* src, index_t in_rows, index_t length, index_t offset, const T* wt, index_t out_rows,
-                     index_t n, const T* bias, const conv_geometry& g, T* out) {
-  constexpr index_t nr = kernels::detail::gemm_config<T>::nr;
-  const index_t d = g.p.dilation_w, groups = g.p.groups, gi = in_rows / groups, go = out_rows / groups;
-  const index_t pairs = conv_wino_pairs(n, d);
-  const tensor<T> u = conv_wino_weight(wt, groups, go, gi);
-  parallel_for(0, g.batch, 1, [&](index_t b0, index_t b1) {
-    auto v = conv_scratch<T>(4 * in_rows * pairs + conv_tap_slack<T>());
-    auto m = conv_scratch<T>(4 * out_rows * pairs);
-    auto work = conv_scratch<T>(2 * pairs);
-    std::fill(v.data() + 4 * in_rows * pairs, v.data() + v.numel(), T(0));
-    for (index_t b = b0; b < b1; ++b) {
-      conv_wino_dispatch(d, [&](auto dc) {
-        conv_wino_input<T, decltype(dc)::value>(src + b * in_rows * length, in_rows, length, offset, pairs, d,
-                                                v.data());
-      });
-      for (index_t grp = 0; grp < groups; ++grp) {
-        for (index_t k = 0; k < 4; ++k) {
-          conv_tap_product<T>({go, pairs, gi, 1, u.data() + (grp * 4 + k) * go * gi, gi, 0,
-                               v.data() + (k * in_rows + grp * gi) * pairs, pairs, 0, nr,
-                               m.data() + (k * out_rows + grp * go) * pairs, pairs, false, nullptr});
-        }
-      }
-      conv_wino_dispatch(d, [&](auto dc) {
-        conv_wino_output<T, decltype(dc)::value>(m.data(), out_rows, pairs, d, bias, n, out + b * out_rows * n,
-                                                 work.data());
-      });
-    }
-  });
-}
-
-/// As conv_weight_grad_taps for kernel 3, through F(2, 3): dUᵀ_k [C/groups, O/groups] = Σ_b V_k(x_b) ·
-/// dM_k(gy_b)ᵀ, summed per batch chunk, then dw = Gᵀ dU.
-template <class T>
-void conv_wino_weight_grad(const T* x, const T* gy, const conv_geometry& g, T* dw) {
-  constexpr index_t nr = kernels::detail::gemm_config<T>::nr;
-  const index_t og = g.group_out_channels(), cg = g.group_channels(), lo = g.out_w;
-  const index_t d = g.p.dilation_w, groups = g.p.groups, per = 4 * cg * og;  // per chunk and group
-  const index_t pairs = conv_wino_pairs(lo, d);
-  const index_t panel = kernels::detail::round_up_to(og, nr) * pairs;  // one packed dM_k of a group
-  const index_t chunks = conv_weight_grad_chunks(g.batch);
-  auto partial = conv_scratch<T>(chunks * groups * per);  // [chunk, groups, 4, C/groups, O/groups]
-  parallel_for(0, chunks, 1, [&](index_t q0, index_t q1) {
-    auto v = conv_scratch<T>(4 * g.channels * pairs);
-    auto packed_gy = conv_scratch<T>(panel / pairs * lo);  // gy of one group, transposed in nr-wide panels
-    auto dm = conv_scratch<T>(4 * panel);                  // the four dM_k of one group, likewise
-    for (index_t q = q0; q < q1; ++q) {
-      const index_t b_begin = g.batch * q / chunks, b_end = g.batch * (q + 1) / chunks;
-      for (index_t b = b_begin; b < b_end; ++b) {
-        conv_wino_dispatch(d, [&](auto dc) {
-          conv_wino_input<T, decltype(dc)::value>(x + b * g.channels * g.width, g.channels, g.width, g.p.pad_left,
-                                                  pairs, d, v.data());
-        });
-        for (index_t grp = 0; grp < groups; ++grp) {
-          kernels::detail::gemm_pack_b(true, gy + (b * g.out_channels + grp * og) * lo, lo, lo, og, packed_gy.data());
-          for (index_t p = 0; p < panel / (nr * pairs); ++p) {
-            conv_wino_dispatch(d, [&](auto dc) {
-              conv_wino_output_adjoint<T, decltype(dc)::value>(packed_gy.data() + p * nr * lo, lo, pairs, d,
-                                                               dm.data() + p * nr * pairs, panel);
-            });
-          }
-          for (index_t k = 0; k < 4; ++k) {
-            conv_tap_product<T>({cg, og, pairs, 1, v.data() + (k * g.channels + grp * cg) * pairs, pairs, 0,
-                                 dm.data() + k * panel, nr, 0, nr * pairs,
-                                 partial.data() + (q * groups + grp) * per + k * cg * og, og, b > b_begin, nullptr});
-          }
-        }
-      }
-    }
-  });
-  // dw[grp·og + o, c, :] = Gᵀ Σ_q dU[q, grp, :, c, o], the chunks added in order.
-  parallel_for(0, groups * cg, conv_grain(4 * chunks * og), [&](index_t r0, index_t r1) {
-    for (index_t r = r0; r < r1; ++r) {
-      const index_t grp = r / cg, c = r % cg;
-      const T* base = partial.data() + grp * per + c * og;
-      T* out = dw + (grp * og * cg + c) * 3;
-      for (index_t o = 0; o < og; ++o) {
-        T u[4];
-        for (index_t k = 0; k < 4; ++k) {
-          T sum = base[k * cg * og + o];
-          for (index_t qq = 1; qq < chunks; ++qq) sum += base[qq * groups * per + k * cg * og + o];
-          u[k] = sum;
-        }
-        out[o * cg * 3] = u[0] + (u[1] + u[2]) / T(2);
-        out[o * cg * 3 + 1] = (u[1] - u[2]) / T(2);
-        out[o * cg * 3 + 2] = (u[1] + u[2]) / T(2) + u[3];
-      }
-    }
-  });
-}
-
-template <class T>
-void conv_forward_taps(const T* x, const T* w, const T* bias, const conv_geometry& g, T* y) {
-  const tensor<T> wt = conv_taps_of_weight(w, g, false);
-  if (g.kernel_w == 3) {
-    return conv_wino_apply(x, g.channels, g.width, g.p.pad_left, wt.data(), g.out_channels, g.out_w, bias, g, y);
-  }
-  conv_taps_apply(x, g.channels, g.width, g.p.pad_left, conv_padded_length(g), wt.data(), g.out_channels, g.out_w, bias,
-                  g, y);
-}
-
-/// dx[c, i] = Σ_{t, o} w[o, c, t] · gy[o, i + pad_left − t·d] = Σ_s w[o, c, K − 1 − s] · gyp[o, i + s·d] with gy
-/// shifted right by (K − 1)·d − pad_left in zero padding: the forward kernel on the flipped transposed weight.
-template <class T>
-void conv_input_grad_taps(const T* gy, const T* w, const conv_geometry& g, T* dx) {
-  const tensor<T> wt = conv_taps_of_weight(w, g, true);
-  const index_t span = (g.kernel_w - 1) * g.p.dilation_w;
-  if (g.kernel_w == 3) {
-    return conv_wino_apply(gy, g.out_channels, g.out_w, span - g.p.pad_left, wt.data(), g.channels, g.width,
-                           static_cast<const T*>(nullptr), g, dx);
-  }
-  conv_taps_apply(gy, g.out_channels, g.out_w, span - g.p.pad_left, g.width + span, wt.data(), g.channels, g.width,
-                  static_cast<const T*>(nullptr), g, dx);
-}
-
-/// dw[o, c, t] = Σ_b Σ_j gy[b, o, j] · x[b, c, j + t·d − pad_left], as dwᵀ_t [C/groups, O/groups] = Σ_b
-/// x_b shifted (read in place; the taps' zero padding only narrows the range of j) · gy_bᵀ (packed once per
-/// item). Items are summed in order within each of conv_weight_grad_chunks chunks, in parallel over chunks.
-template <class T>
-void conv_weight_grad_taps(const T* x, const T* gy, const conv_geometry& g, T* dw) {
-  if (g.kernel_w == 3) return conv_wino_weight_grad(x, gy, g, dw);
-  constexpr index_t nr = kernels::detail::gemm_config<T>::nr;
-  const index_t k = g.kernel_w, og = g.group_out_channels(), cg = g.group_channels(), lo = g.out_w;
-  const index_t d = g.p.dilation_w, groups = g.p.groups, per = k * cg * og;  // per chunk and group
-  const index_t panel_cols = kernels::detail::round_up_to(og, nr);
-  const index_t chunks = conv_weight_grad_chunks(g.batch);
-  auto partial = conv_scratch<T>(chunks * groups * per);  // [chunk, groups, K, C/groups, O/groups]
-  parallel_for(0, chunks, 1, [&](index_t q0, index_t q1) {
-    auto packed = conv_scratch<T>(panel_cols * lo);
-    for (index_t q = q0; q < q1; ++q) {
-      const index_t b_begin = g.batch * q / chunks, b_end = g.batch * (q + 1) / chunks;
-      for (index_t b = b_begin; b < b_end; ++b) {
-        for (index_t grp = 0; grp < groups; ++grp) {
-          kernels::detail::gemm_pack_b(true, gy + (b * g.out_channels + grp * og) * lo, lo, lo, og, packed.data());
-          for (index_t t = 0; t < k; ++t) {
-            const index_t shift = t * d - g.p.pad_left;  // x column of output position j: j + shift
-            const index_t j_lo = std::max<index_t>(0, -shift), j_hi = std::min(lo, g.width - shift);
-            const index_t depth = std::max<index_t>(0, j_hi - j_lo);
-            conv_tap_product<T>({cg, og, depth, 1, x + (b * g.channels + grp * cg) * g.width + j_lo + shift, g.width, 0,
-                                 packed.data() + j_lo * nr, nr, 0, nr * lo,
-                                 partial.data() + (q * groups + grp) * per + t * cg * og, og, b > b_begin, nullptr});
-          }
-        }
-      }
-    }
-  });
-  // dw[grp·og + o, c, t] = Σ_q partial[q, grp, t, c, o], the chunks added in order, one row of o at a time.
-  parallel_for(0, groups * k * cg, conv_grain(chunks * og), [&](index_t r0, index_t r1) {
-    for (index_t r = r0; r < r1; ++r) {
-      const index_t grp = r / (k * cg), t = r / cg % k, c = r % cg;
-      const T* row = partial.data() + grp * per + (t * cg + c) * og;
-      T* out = dw + (grp * og * cg + c) * k + t;
-      for (index_t o = 0; o < og; ++o) {
-        T sum = row[o];
-        for (index_t q = 1; q < chunks; ++q) sum += row[q * groups * per + o];
-        out[o * cg * k] = sum;
-      }
-    }
-  });
+/// The kernels' description of a geometry for which conv_use_taps holds.
+inline kernels::conv1d_shape conv_taps_shape(const conv_geometry& g) {
+  kernels::conv1d_shape s;
+  s.batch = g.batch;
+  s.in_channels = g.channels;
+  s.out_channels = g.out_channels;
+  s.length = g.width;
+  s.kernel = g.kernel_w;
+  s.dilation = g.p.dilation_w;
+  s.pad_left = g.p.pad_left;
+  s.pad_right = g.out_w + g.p.dilation_w * (g.kernel_w - 1) - g.width - g.p.pad_left;  // L_out as given
+  s.groups = g.p.groups;
+  return s;
 }
 
 // ~~~ implementation: the three convolution kernels (forward, input gradient, weight gradient) ~~~
@@ -730,7 +266,7 @@ void conv_weight_grad_taps(const T* x, const T* gy, const conv_geometry& g, T* d
 /// image and group over im2col columns: y[b, g] = w_g · cols[g, b].
 template <class T>
 void conv_forward_kernel(const T* x, const T* w, const T* bias, const conv_geometry& g, T* y) {
-  if (conv_use_taps(g)) return conv_forward_taps(x, w, bias, g, y);
+  if (conv_use_taps(g)) return kernels::conv1d_forward(conv_taps_shape(g), x, w, bias, y);
   const index_t n = g.columns(), p = g.positions(), k = g.patch(), og = g.group_out_channels();
   auto cols = conv_scratch<T>(g.channels * g.kernel_h * g.kernel_w * n);
   conv_im2col(x, g, cols.data());
@@ -751,7 +287,7 @@ void conv_forward_kernel(const T* x, const T* w, const T* bias, const conv_geome
 /// dx [B, C, H, W] = convᵀ(gy, w): cols[g, b] = w_gᵀ · gy[b, g], then col2im.
 template <class T>
 void conv_input_grad_kernel(const T* gy, const T* w, const conv_geometry& g, T* dx) {
-  if (conv_use_taps(g)) return conv_input_grad_taps(gy, w, g, dx);
+  if (conv_use_taps(g)) return kernels::conv1d_input_grad(conv_taps_shape(g), gy, w, dx);
   const index_t n = g.columns(), p = g.positions(), k = g.patch(), og = g.group_out_channels();
   auto cols = conv_scratch<T>(g.channels * g.kernel_h * g.kernel_w * n);
   parallel_for(0, g.batch, 1, [&](index_t b0, index_t b1) {
@@ -769,7 +305,7 @@ void conv_input_grad_kernel(const T* gy, const T* w, const conv_geometry& g, T* 
 /// regrouped to [O, B·HO·WO].
 template <class T>
 void conv_weight_grad_kernel(const T* x, const T* gy, const conv_geometry& g, T* dw) {
-  if (conv_use_taps(g)) return conv_weight_grad_taps(x, gy, g, dw);
+  if (conv_use_taps(g)) return kernels::conv1d_weight_grad(conv_taps_shape(g), x, gy, dw);
   const index_t n = g.columns(), p = g.positions(), k = g.patch(), og = g.group_out_channels();
   auto cols = conv_scratch<T>(g.channels * g.kernel_h * g.kernel_w * n);
   conv_im2col(x, g, cols.data());
