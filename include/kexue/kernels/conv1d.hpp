@@ -5,7 +5,7 @@
 #include <algorithm>    // std::min, std::max, std::fill, std::clamp
 #include <cstddef>      // std::size_t
 #include <cstring>      // std::memcpy
-#include <type_traits>  // std::integral_constant: the dilations the Winograd transforms specialise
+#include <type_traits>  // std::is_same_v: the float-only register transpose
 
 #include <kexue/core/shape.hpp>  // index_t
 #include <kexue/kernels/gemm.hpp>
@@ -38,13 +38,17 @@ struct conv1d_shape {
 ///        (0 outside [0, L)), o in group g = o / (O/groups).
 /// @param x [B, C, L]; w [O, C/groups, K]; bias [O] or null (then 0); y [B, O, L_out], overwritten.
 /// @details Parallel over the items; the result does not depend on the thread count. Kernel 3 goes through
-///          Winograd's minimal filtering (see below), other kernels through the per-tap product.
+///          Winograd's minimal filtering F(4, 3) (half the multiply-adds; below), in float and double alike:
+///          in float its error is ~4x that of the direct sum (max |error| ≈ 2e-6 · max |y|, rms ≈ 5e-7 ·
+///          rms y at 128 channels; measured against the double twin, see bench/README.md). Other kernels go
+///          through the per-tap product (direct sums).
 template <class T>
 void conv1d_forward(const conv1d_shape& s, const T* x, const T* w, const T* bias, T* y);
 
 /// @brief dx[b, c, i] = Σ_{o, t} w[o, c, t] · gy[b, o, i + pad_left − t·dilation] (0 outside [0, L_out)): the
 ///        adjoint of conv1d_forward in x (a stride-1 transposed convolution).
 /// @param gy [B, O, L_out]; w [O, C/groups, K]; dx [B, C, L], overwritten.
+/// @details As conv1d_forward (kernel 3: F(4, 3) over the flipped, transposed weight).
 template <class T>
 void conv1d_input_grad(const conv1d_shape& s, const T* gy, const T* w, T* dx);
 
@@ -52,7 +56,7 @@ void conv1d_input_grad(const conv1d_shape& s, const T* gy, const T* w, T* dx);
 ///        conv1d_forward in w.
 /// @param x [B, C, L]; gy [B, O, L_out]; dw [O, C/groups, K], overwritten.
 /// @details The batch is summed in min(B, 4) fixed chunks (in parallel), then the chunks in order: the result
-///          does not depend on the thread count.
+///          does not depend on the thread count. Kernel 3: F(4, 3)'s adjoint; other kernels: per-tap products.
 template <class T>
 void conv1d_weight_grad(const conv1d_shape& s, const T* x, const T* gy, T* dw);
 
@@ -272,262 +276,347 @@ void conv1d_taps_apply(const T* src, index_t in_rows, index_t length, index_t of
 /// can share the batch and the result does not depend on the thread count.
 inline index_t conv1d_weight_grad_chunks(index_t batch) { return std::min<index_t>(batch, 4); }
 
-// ~~~ implementation: Winograd F(2, 3) for kernel 3 ~~~
+// ~~~ implementation: Winograd F(4, 3) for kernel 3 ~~~
 //
 // With kernel 3 the per-tap product does 3 multiply-adds per output, channel pair and item. Winograd's minimal
-// filtering F(2, 3) gets two outputs of one dilation class, j and j + d, from the four inputs x0..x3 =
-// xp[j + {0, 1, 2, 3}·d] with four products instead of six:
-//   V = (x0 − x2, x1 + x2, x2 − x1, x1 − x3),  U = (g0, (g0 + g1 + g2) / 2, (g0 − g1 + g2) / 2, g2),
-//   M_k = U_k · V_k,  y_j = M1 + M2 + M3,  y_{j+d} = M2 − M3 − M4,
-// and over the channels each M_k is one GEMM [O, C] · [C, pairs]: 2/3 of the multiply-adds of the taps. The
-// weight gradient is the adjoint: dU_k = Σ_pairs dM_k · V_kᵀ with dM = (g_j, g_j + g_{j+d}, g_j − g_{j+d},
-// −g_{j+d}), then dg0 = dU1 + (dU2 + dU3) / 2, dg1 = (dU2 − dU3) / 2, dg2 = (dU2 + dU3) / 2 + dU4. Pairs are
-// numbered n = q·d + r for the outputs 2dq + r and 2dq + d + r (r < d): blocks of 2d outputs, the last one
-// cut at the output length.
+// filtering F(4, 3) (interpolation points 0, ±1, ±2, ∞) gets four outputs of one dilation class, y_{j + i·d}
+// (i < 4), from the six inputs x_i = xp[j + i·d] (i < 6) with six products instead of twelve:
+//   V = Bᵀx, U = G w, M_k = U_k · V_k (k < 6), y = Aᵀ M, with
+//   Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
+//   G = [1/4 0 0; −1/6 −1/6 −1/6; −1/6 1/6 −1/6; 1/24 1/12 1/6; 1/24 −1/12 1/6; 0 0 1],
+//   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1].
+// Over the channels each M_k is one GEMM, so the products cost 1/2 of the taps' multiply-adds. The weight
+// gradient is the adjoint: dU_k = Σ_tiles dM_k · V_kᵀ with dM = A·gy (per tile), then dw = Gᵀ dU.
+// Tile t = q·d + r (r < d) covers the outputs 4dq + r + i·d: blocks of 4d outputs, the last one cut at the
+// output length. The GEMMs run channels-last: per item the input is transposed once into xᵀ [positions,
+// channels] (zero-padded), the input transform of a block of up to mr tiles goes to an L1-resident buffer
+// right before its micro-kernel calls (A operand, tile rows), the transformed weight is packed once per call
+// (B operand, nr-wide panels of output channels), and each mr × nr block of the six M_k is turned into outputs
+// while in L1. Only the output (channels-last) is transposed back at the end of the item.
 
-/// Number of output pairs of an output length n at dilation d (whole blocks of 2d outputs).
-inline index_t conv1d_wino_pairs(index_t n, index_t d) { return (n + 2 * d - 1) / (2 * d) * d; }
+/// Number of tiles of an output length n at dilation d (whole blocks of 4d outputs).
+inline index_t conv1d_wino_tiles(index_t n, index_t d) { return (n + 4 * d - 1) / (4 * d) * d; }
 
-/// v [4, rows, pairs]: the input transform of xp [rows, 2·pairs + 2d], the rows of src [rows, length] shifted
-/// right by `offset` in zero padding (xp[c, p] = src[c, p − offset], 0 outside), read in place.
-template <class T, index_t D>
-void conv1d_wino_input(const T* src, index_t rows, index_t length, index_t offset, index_t pairs, index_t dilation,
-                       T* v) {
-  const index_t d = D > 0 ? D : dilation, blocks = pairs / d, plane = rows * pairs;
-  // Blocks q whose inputs xp[2dq, 2dq + 4d) all lie in the source: 2dq >= offset and 2dq + 4d − offset <= length.
-  const index_t q_lo = std::min(blocks, offset > 0 ? (offset + 2 * d - 1) / (2 * d) : index_t(0));
-  const index_t span = length + offset - 4 * d;
-  const index_t q_hi = std::clamp<index_t>(span < 0 ? 0 : span / (2 * d) + 1, q_lo, blocks);
-  for (index_t c = 0; c < rows; ++c) {
-    const T* x = src + c * length;
-    T* v1 = v + c * pairs;
-    T* v2 = v1 + plane;
-    T* v3 = v2 + plane;
-    T* v4 = v3 + plane;
-    // V of pair i from its inputs x0..x3 = xp[p + {0, 1, 2, 3}·d].
-    auto put = [&](index_t i, T x0, T x1, T x2, T x3) {
-      v1[i] = x0 - x2;
-      v2[i] = x1 + x2;
-      v3[i] = x2 - x1;
-      v4[i] = x1 - x3;
-    };
-    auto edge_block = [&](index_t q) {
-      auto at = [&](index_t p) {
-        const index_t i = p - offset;
-        return i >= 0 && i < length ? x[i] : T(0);
-      };
-      for (index_t r = 0; r < d; ++r) {
-        const index_t p = 2 * d * q + r;
-        put(q * d + r, at(p), at(p + d), at(p + 2 * d), at(p + 3 * d));
-      }
-    };
-    for (index_t q = 0; q < q_lo; ++q) edge_block(q);
-    for (index_t q = q_lo; q < q_hi; ++q) {
-      const T* b = x + 2 * d * q - offset;
-      for (index_t r = 0; r < d; ++r) put(q * d + r, b[r], b[d + r], b[2 * d + r], b[3 * d + r]);
-    }
-    for (index_t q = q_hi; q < blocks; ++q) edge_block(q);
+/// First output (and first input of the padded source) of tile t at dilation d.
+inline index_t conv1d_wino_start(index_t t, index_t d) { return 4 * d * (t / d) + t % d; }
+
+#if KEXUE_USE_XSIMD && defined(__AVX512F__)
+#define KEXUE_CONV1D_AVX512_TRANSPOSE 1
+/// dst[j·ld_dst + i] = src[i·ld_src + j] for the 16 × 16 block of floats at src: 16 loads, 64 shuffles, 16
+/// stores of whole cache lines.
+inline void conv1d_transpose_16(const float* src, index_t ld_src, float* dst, index_t ld_dst) noexcept {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ld_src);
+  for (int i = 0; i < 8; ++i) {  // per 128-bit lane: rows 2i, 2i + 1 interleaved, columns 4L + {0, 1} / {2, 3}
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // r[4i + j], lane L: rows 4i..4i + 3 of column 4L + j
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), e = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, e));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, e));
+  }
+  for (int j = 0; j < 4; ++j) {  // lanes regrouped so that each register holds two columns of 8 rows
+    t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+    t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+    t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+    t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+  }
+  for (int j = 0; j < 4; ++j) {  // column j, 4 + j, 8 + j, 12 + j: all 16 rows
+    _mm512_storeu_ps(dst + j * ld_dst, _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88));
+    _mm512_storeu_ps(dst + (8 + j) * ld_dst, _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd));
+    _mm512_storeu_ps(dst + (4 + j) * ld_dst, _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88));
+    _mm512_storeu_ps(dst + (12 + j) * ld_dst, _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd));
   }
 }
+#endif
 
-/// y[o, j] = bias[o] + the output transform of m [4, rows, pairs], for j < n (row stride of y: n): the two
-/// outputs of every pair computed over contiguous vectors into `work` (2·pairs elements), then put in place
-/// block by block.
-template <class T, index_t D>
-void conv1d_wino_output(const T* m, index_t rows, index_t pairs, index_t dilation, const T* bias, index_t n, T* y,
-                        T* work) {
-  const index_t d = D > 0 ? D : dilation;
-  const index_t plane = rows * pairs, blocks = pairs / d;
-  T* first = work;           // y[2dq + r] of pair qd + r
-  T* second = work + pairs;  // y[2dq + d + r]
-  for (index_t o = 0; o < rows; ++o) {
-    const T* m1 = m + o * pairs;
-    const T* m2 = m1 + plane;
-    const T* m3 = m2 + plane;
-    const T* m4 = m3 + plane;
-    const T b0 = bias != nullptr ? bias[o] : T(0);
-    for (index_t i = 0; i < pairs; ++i) {
-      first[i] = b0 + m1[i] + m2[i] + m3[i];
-      second[i] = b0 + m2[i] - m3[i] - m4[i];
-    }
-    T* row = y + o * n;
-    const index_t whole = std::min(blocks, n / (2 * d));
-    for (index_t q = 0; q < whole; ++q) {
-      for (index_t r = 0; r < d; ++r) {
-        row[2 * d * q + r] = first[q * d + r];
-        row[2 * d * q + d + r] = second[q * d + r];
-      }
-    }
-    for (index_t q = whole; q < blocks; ++q) {
-      for (index_t r = 0; r < d; ++r) {
-        const index_t j = 2 * d * q + r;
-        if (j < n) row[j] = first[q * d + r];
-        if (j + d < n) row[j + d] = second[q * d + r];
-      }
-    }
-  }
-}
-
-/// dm_k [pairs, nr] (k < 4, at dm + k·stride): the adjoint output transform of one packed panel
-/// g [n, nr] (the output gradient of nr channels, transposed by gemm_pack_b), rows j >= n taken as 0.
-template <class T, index_t D>
-void conv1d_wino_output_adjoint(const T* g, index_t n, index_t pairs, index_t dilation, T* dm, index_t stride) {
-  constexpr index_t nr = gemm_config<T>::nr;
-  const index_t d = D > 0 ? D : dilation;
-  for (index_t i = 0; i < pairs; ++i) {
-    const index_t j = 2 * d * (i / d) + i % d;
-    const T* g0 = g + j * nr;
-    const T* g1 = g0 + d * nr;
-    const bool has0 = j < n, has1 = j + d < n;
-    T* d1 = dm + i * nr;
-    T* d2 = d1 + stride;
-    T* d3 = d2 + stride;
-    T* d4 = d3 + stride;
-    if (has0 && has1) {
-      for (index_t l = 0; l < nr; ++l) {
-        d1[l] = g0[l];
-        d2[l] = g0[l] + g1[l];
-        d3[l] = g0[l] - g1[l];
-        d4[l] = -g1[l];
-      }
-    } else {
-      for (index_t l = 0; l < nr; ++l) {
-        const T a = has0 ? g0[l] : T(0), b = has1 ? g1[l] : T(0);
-        d1[l] = a;
-        d2[l] = a + b;
-        d3[l] = a - b;
-        d4[l] = -b;
-      }
-    }
-  }
-}
-
-/// Calls f(std::integral_constant<index_t, D>()) with D the dilation when it is 1, 2, 4 or 8 (the transforms
-/// then vectorise over whole blocks), 0 otherwise.
-template <class F>
-void conv1d_wino_dispatch(index_t d, F&& f) {
-  switch (d) {
-    case 1:
-      return f(std::integral_constant<index_t, 1>());
-    case 2:
-      return f(std::integral_constant<index_t, 2>());
-    case 4:
-      return f(std::integral_constant<index_t, 4>());
-    case 8:
-      return f(std::integral_constant<index_t, 8>());
-    default:
-      return f(std::integral_constant<index_t, 0>());
-  }
-}
-
-/// u [groups, 4, rows, cols] from the tap-major weight wt [groups, 3, rows, cols] of conv1d_taps_of_weight.
+/// dst[j·ld_dst + i] = src[i·ld_src + j] for i < rows, j < cols, through register transposes of square blocks
+/// where the instruction set has them (16 × 16 floats with AVX-512, 8 × 8 floats / 4 × 4 doubles with AVX).
 template <class T>
-const T* conv1d_wino_weight(const T* wt, index_t groups, index_t rows, index_t cols) {
-  const index_t plane = rows * cols;
-  T* u = conv1d_buffer<T, slot_wino_weight>(groups * 4 * plane);
-  for (index_t grp = 0; grp < groups; ++grp) {
-    const T* g0 = wt + grp * 3 * plane;
-    const T* g1 = g0 + plane;
-    const T* g2 = g1 + plane;
-    T* out = u + grp * 4 * plane;
-    for (index_t i = 0; i < plane; ++i) {
-      out[i] = g0[i];
-      out[plane + i] = (g0[i] + g1[i] + g2[i]) / T(2);
-      out[2 * plane + i] = (g0[i] - g1[i] + g2[i]) / T(2);
-      out[3 * plane + i] = g2[i];
+void conv1d_transpose(const T* src, index_t ld_src, index_t rows, index_t cols, T* dst, index_t ld_dst) {
+  index_t i0 = 0;
+#ifdef KEXUE_CONV1D_AVX512_TRANSPOSE
+  if constexpr (std::is_same_v<T, float>) {
+    for (; i0 + 16 <= rows; i0 += 16) {
+      index_t j0 = 0;
+      for (; j0 + 16 <= cols; j0 += 16)
+        conv1d_transpose_16(src + i0 * ld_src + j0, ld_src, dst + j0 * ld_dst + i0, ld_dst);
+      for (; j0 < cols; ++j0)
+        for (index_t i = i0; i < i0 + 16; ++i) dst[j0 * ld_dst + i] = src[i * ld_src + j0];
     }
   }
+#endif
+#ifdef KEXUE_GEMM_AVX_TRANSPOSE
+  constexpr index_t side = transpose_block_size<T>;
+  if constexpr (side > 0) {
+    for (; i0 + side <= rows; i0 += side) {
+      index_t j0 = 0;
+      for (; j0 + side <= cols; j0 += side)
+        transpose_block(src + i0 * ld_src + j0, ld_src, dst + j0 * ld_dst + i0, ld_dst);
+      for (; j0 < cols; ++j0)
+        for (index_t i = i0; i < i0 + side; ++i) dst[j0 * ld_dst + i] = src[i * ld_src + j0];
+    }
+  }
+#endif
+  for (; i0 < rows; ++i0)
+    for (index_t j = 0; j < cols; ++j) dst[j * ld_dst + i0] = src[i0 * ld_src + j];
+}
+
+/// xt[p, c] = src[c, p − offset] for p < positions, c < channels (0 where p − offset is outside [0, length)):
+/// the zero-padded input, channels-last, row stride `channels`.
+template <class T>
+void conv1d_transpose_padded(const T* src, index_t channels, index_t length, index_t offset, index_t positions, T* xt) {
+  const index_t lo = std::clamp<index_t>(offset, 0, positions),
+                hi = std::clamp<index_t>(offset + length, lo, positions);
+  std::fill(xt, xt + lo * channels, T(0));
+  if (hi > lo) conv1d_transpose(src + (lo - offset), length, channels, hi - lo, xt + lo * channels, channels);
+  std::fill(xt + hi * channels, xt + positions * channels, T(0));
+}
+
+/// V_k of `count` tiles from t0 on: v[k·k_stride + r·ld + c] = Σ_i Bᵀ[k, i] · xt[(start(t0 + r) + i·d)·ld + c]
+/// for c < channels, xt channels-last with row stride ld.
+template <class T>
+void conv1d_wino_input(const T* xt, index_t ld, index_t channels, index_t t0, index_t count, index_t d, T* v,
+                       index_t k_stride) {
+  for (index_t r = 0; r < count; ++r) {
+    const T* __restrict x0 = xt + conv1d_wino_start(t0 + r, d) * ld;
+    const T* __restrict x1 = x0 + d * ld;
+    const T* __restrict x2 = x1 + d * ld;
+    const T* __restrict x3 = x2 + d * ld;
+    const T* __restrict x4 = x3 + d * ld;
+    const T* __restrict x5 = x4 + d * ld;
+    T* __restrict v0 = v + r * ld;
+    T* __restrict v1 = v0 + k_stride;
+    T* __restrict v2 = v1 + k_stride;
+    T* __restrict v3 = v2 + k_stride;
+    T* __restrict v4 = v3 + k_stride;
+    T* __restrict v5 = v4 + k_stride;
+#pragma GCC ivdep  // the rows never overlap
+    for (index_t c = 0; c < channels; ++c) {
+      const T a = x4[c] - T(4) * x2[c], b = T(4) * x1[c] - x3[c];
+      const T e = x4[c] - x2[c], f = T(2) * (x1[c] - x3[c]);
+      v0[c] = T(4) * x0[c] - T(5) * x2[c] + x4[c];
+      v1[c] = a - b;
+      v2[c] = a + b;
+      v3[c] = e - f;
+      v4[c] = e + f;
+      v5[c] = T(4) * x1[c] - T(5) * x3[c] + x5[c];
+    }
+  }
+}
+
+/// The transformed weight as the micro-kernel's B operand: for each group, k < 6 and panel q of nr output
+/// rows, u[((grp·6 + k)·panels + q)·in_rows·nr + c·nr + l] = Σ_t G[k, t] · f(q·nr + l, c, t) (0 beyond
+/// out_rows), where f(o, c, t) = w[grp·out_rows + o, c, t] (forward: out_rows = O/groups, in_rows = C/groups)
+/// or, `flip`, w[grp·in_rows + c, o, 2 − t] (input gradient: out_rows = C/groups, in_rows = O/groups). In the
+/// calling thread's buffer.
+template <class T>
+const T* conv1d_wino_weight(const T* w, index_t groups, index_t out_rows, index_t in_rows, bool flip) {
+  constexpr index_t nr = gemm_config<T>::nr;
+  const index_t panels = ceil_div(out_rows, nr), panel = in_rows * nr;
+  T* u = conv1d_buffer<T, slot_wino_weight>(groups * 6 * panels * panel);
+  const T sixth = T(1) / T(6), twelfth = T(1) / T(12), twenty_fourth = T(1) / T(24);
+  const index_t ks = panels * panel;  // distance between k and k + 1
+  for (index_t grp = 0; grp < groups; ++grp)
+    for (index_t q = 0; q < panels; ++q)
+      for (index_t l = 0; l < nr; ++l) {
+        const index_t o = q * nr + l;
+        T* dst = u + (grp * 6 * panels + q) * panel + l;
+        for (index_t c = 0; c < in_rows; ++c) {
+          T g0 = T(0), g1 = T(0), g2 = T(0);
+          if (o < out_rows) {
+            const T* f =
+                flip ? w + ((grp * in_rows + c) * out_rows + o) * 3 : w + ((grp * out_rows + o) * in_rows + c) * 3;
+            g0 = flip ? f[2] : f[0];
+            g1 = f[1];
+            g2 = flip ? f[0] : f[2];
+          }
+          T* at = dst + c * nr;
+          const T s02 = g0 + g2, e02 = g0 * twenty_fourth + g2 * sixth;
+          at[0] = g0 * T(0.25);
+          at[ks] = -(s02 + g1) * sixth;
+          at[2 * ks] = (g1 - s02) * sixth;
+          at[3 * ks] = e02 + g1 * twelfth;
+          at[4 * ks] = e02 - g1 * twelfth;
+          at[5 * ks] = g2;
+        }
+      }
   return u;
 }
 
-/// As conv1d_taps_apply for kernel 3, through F(2, 3): per item, transform, four GEMMs per group, transform back.
+/// out[b] (+ bias) = the kernel-3 convolution of src_b [in_rows, length] shifted right by `offset` in zero
+/// padding with the transformed weight u of conv1d_wino_weight, n outputs per row: the forward (src = x) and
+/// the input gradient (src = gy, u flipped) of kernel 3. Parallel over the items.
 template <class T>
-void conv1d_wino_apply(const T* src, index_t in_rows, index_t length, index_t offset, const T* wt, index_t out_rows,
+void conv1d_wino_apply(const T* src, index_t in_rows, index_t length, index_t offset, const T* u, index_t out_rows,
                        index_t n, const T* bias, const conv1d_shape& g, T* out) {
-  constexpr index_t nr = gemm_config<T>::nr;
+  using config = gemm_config<T>;
+  constexpr index_t mr = config::mr, nr = config::nr, w = config::width;
   const index_t d = g.dilation, groups = g.groups, gi = in_rows / groups, go = out_rows / groups;
-  const index_t pairs = conv1d_wino_pairs(n, d);
-  const T* u = conv1d_wino_weight(wt, groups, go, gi);
+  const index_t tiles = conv1d_wino_tiles(n, d), positions = 4 * (tiles / d) * d + 2 * d;
+  const index_t blocks = ceil_div(tiles, mr), panels = ceil_div(go, nr), k_u = panels * gi * nr;
   parallel_for(0, g.batch, 1, [&](index_t b0, index_t b1) {
-    const index_t v_size = 4 * in_rows * pairs + conv1d_slack<T>();
-    T* v = conv1d_buffer<T, slot_work0>(v_size);
-    T* m = conv1d_buffer<T, slot_work1>(4 * out_rows * pairs);
-    T* work = conv1d_buffer<T, slot_work2>(2 * pairs);
-    std::fill(v + 4 * in_rows * pairs, v + v_size, T(0));
+    T* xt = conv1d_buffer<T, slot_work0>(positions * in_rows);
+    T* v = conv1d_buffer<T, slot_work1>(6 * mr * in_rows);
+    T* m = conv1d_buffer<T, slot_work2>(6 * mr * nr);
+    T* yt = conv1d_buffer<T, slot_work3>(n * out_rows);
+    const gemm_tile_args<T> args{T(1), T(0), true, false, nullptr};
     for (index_t b = b0; b < b1; ++b) {
-      conv1d_wino_dispatch(d, [&](auto dc) {
-        conv1d_wino_input<T, decltype(dc)::value>(src + b * in_rows * length, in_rows, length, offset, pairs, d, v);
-      });
-      for (index_t grp = 0; grp < groups; ++grp) {
-        for (index_t k = 0; k < 4; ++k) {
-          conv1d_tap_product<T>({go, pairs, gi, 1, u + (grp * 4 + k) * go * gi, gi, 0,
-                                 v + (k * in_rows + grp * gi) * pairs, pairs, 0, nr,
-                                 m + (k * out_rows + grp * go) * pairs, pairs, false, nullptr});
+      conv1d_transpose_padded(src + b * in_rows * length, in_rows, length, offset, positions, xt);
+      for (index_t blk = 0; blk < blocks; ++blk) {
+        const index_t t0 = tiles * blk / blocks, rows = tiles * (blk + 1) / blocks - t0;
+        conv1d_wino_input(xt, in_rows, in_rows, t0, rows, d, v, mr * in_rows);
+        for (index_t grp = 0; grp < groups; ++grp) {
+          for (index_t q = 0; q < panels; ++q) {
+            const index_t cols = std::min(nr, go - q * nr);
+            const auto kernel = gemm_kernel_for<T>(true, static_cast<int>(rows), static_cast<int>(ceil_div(cols, w)));
+            for (index_t k = 0; k < 6; ++k) {
+              kernel(gi, v + k * mr * in_rows + grp * gi, in_rows, u + (grp * 6 + k) * k_u + q * gi * nr, nr,
+                     m + k * mr * nr, nr, cols, args);
+            }
+            // y = Aᵀ M for the block's tiles and this panel's output rows, into yt [n, out_rows].
+            const index_t o0 = grp * go + q * nr;
+            const T* bias_q = bias != nullptr ? bias + o0 : nullptr;
+            for (index_t r = 0; r < rows; ++r) {
+              const T* __restrict m0 = m + r * nr;
+              const T* __restrict m1 = m0 + mr * nr;
+              const T* __restrict m2 = m1 + mr * nr;
+              const T* __restrict m3 = m2 + mr * nr;
+              const T* __restrict m4 = m3 + mr * nr;
+              const T* __restrict m5 = m4 + mr * nr;
+              const index_t j = conv1d_wino_start(t0 + r, d);
+              T* __restrict y0 = yt + j * out_rows + o0;
+              T* __restrict y1 = y0 + d * out_rows;
+              T* __restrict y2 = y1 + d * out_rows;
+              T* __restrict y3 = y2 + d * out_rows;
+              if (j + 3 * d < n) {
+#pragma GCC ivdep  // the rows never overlap
+                for (index_t l = 0; l < cols; ++l) {
+                  const T bl = bias_q != nullptr ? bias_q[l] : T(0);
+                  const T s12 = m1[l] + m2[l], d12 = m1[l] - m2[l], s34 = m3[l] + m4[l], d34 = m3[l] - m4[l];
+                  y0[l] = bl + m0[l] + s12 + s34;
+                  y1[l] = bl + d12 + T(2) * d34;
+                  y2[l] = bl + s12 + T(4) * s34;
+                  y3[l] = bl + d12 + T(8) * d34 + m5[l];
+                }
+              } else {
+#pragma GCC ivdep  // the rows never overlap
+                for (index_t l = 0; l < cols; ++l) {
+                  const T bl = bias_q != nullptr ? bias_q[l] : T(0);
+                  const T s12 = m1[l] + m2[l], d12 = m1[l] - m2[l], s34 = m3[l] + m4[l], d34 = m3[l] - m4[l];
+                  if (j < n) y0[l] = bl + m0[l] + s12 + s34;
+                  if (j + d < n) y1[l] = bl + d12 + T(2) * d34;
+                  if (j + 2 * d < n) y2[l] = bl + s12 + T(4) * s34;
+                }
+              }
+            }
+          }
         }
       }
-      conv1d_wino_dispatch(d, [&](auto dc) {
-        conv1d_wino_output<T, decltype(dc)::value>(m, out_rows, pairs, d, bias, n, out + b * out_rows * n, work);
-      });
+      conv1d_transpose(yt, out_rows, n, out_rows, out + b * out_rows * n, n);
     }
   });
 }
 
-/// As conv1d_weight_grad for kernel 3, through F(2, 3): dUᵀ_k [C/groups, O/groups] = Σ_b V_k(x_b) ·
-/// dM_k(gy_b)ᵀ, summed per batch chunk, then dw = Gᵀ dU.
+/// As conv1d_weight_grad for kernel 3, through F(4, 3): dU_k [O/groups, C/groups] = Σ_b dM_k(gy_b) · V_k(x_b)ᵀ,
+/// summed per batch chunk (items in order), then dw = Gᵀ Σ_chunks dU in chunk order. Per item: x transposed
+/// and transformed (V_k channels-last [tiles, C], the B operand read in place), gy packed per group into mr-row
+/// panels and transformed in them (dM_k, the packed A operand).
 template <class T>
 void conv1d_wino_weight_grad(const T* x, const T* gy, const conv1d_shape& g, T* dw) {
-  constexpr index_t nr = gemm_config<T>::nr;
-  const index_t og = g.group_out(), cg = g.group_in(), lo = g.out_length();
-  const index_t d = g.dilation, groups = g.groups, per = 4 * cg * og;  // per chunk and group
-  const index_t pairs = conv1d_wino_pairs(lo, d);
-  const index_t panel = round_up_to(og, nr) * pairs;  // one packed dM_k of a group
+  using config = gemm_config<T>;
+  constexpr index_t mr = config::mr, nr = config::nr, w = config::width;
+  const index_t og = g.group_out(), cg = g.group_in(), lo = g.out_length(), ci = g.in_channels;
+  const index_t d = g.dilation, groups = g.groups, per = 6 * og * cg;  // per chunk and group
+  const index_t tiles = conv1d_wino_tiles(lo, d), positions = 4 * (tiles / d) * d + 2 * d;
+  const index_t o_panels = ceil_div(og, mr), k_dm = o_panels * tiles * mr;
   const index_t chunks = conv1d_weight_grad_chunks(g.batch);
-  T* partial = conv1d_buffer<T, slot_partial>(chunks * groups * per);  // [chunk, groups, 4, C/groups, O/groups]
+  T* partial = conv1d_buffer<T, slot_partial>(chunks * groups * per);  // [chunk, groups, 6, O/groups, C/groups]
   parallel_for(0, chunks, 1, [&](index_t q0, index_t q1) {
-    T* v = conv1d_buffer<T, slot_work0>(4 * g.in_channels * pairs);
-    T* packed_gy = conv1d_buffer<T, slot_work1>(panel / pairs * lo);  // gy of one group, transposed in nr-wide panels
-    T* dm = conv1d_buffer<T, slot_work2>(4 * panel);                  // the four dM_k of one group, likewise
+    T* xt = conv1d_buffer<T, slot_work0>(positions * ci);
+    T* v = conv1d_buffer<T, slot_work1>(6 * tiles * ci + w);  // + w: the last row is read a register past C
+    T* gp = conv1d_buffer<T, slot_work2>(o_panels * mr * lo);
+    T* dm = conv1d_buffer<T, slot_work3>(6 * k_dm);
+    std::fill(v + 6 * tiles * ci, v + 6 * tiles * ci + w, T(0));
     for (index_t q = q0; q < q1; ++q) {
       const index_t b_begin = g.batch * q / chunks, b_end = g.batch * (q + 1) / chunks;
       for (index_t b = b_begin; b < b_end; ++b) {
-        conv1d_wino_dispatch(d, [&](auto dc) {
-          conv1d_wino_input<T, decltype(dc)::value>(x + b * g.in_channels * g.length, g.in_channels, g.length,
-                                                    g.pad_left, pairs, d, v);
-        });
+        conv1d_transpose_padded(x + b * ci * g.length, ci, g.length, g.pad_left, positions, xt);
+        conv1d_wino_input(xt, ci, ci, 0, tiles, d, v, tiles * ci);
         for (index_t grp = 0; grp < groups; ++grp) {
-          gemm_pack_b(true, gy + (b * g.out_channels + grp * og) * lo, lo, lo, og, packed_gy);
-          for (index_t p = 0; p < panel / (nr * pairs); ++p) {
-            conv1d_wino_dispatch(d, [&](auto dc) {
-              conv1d_wino_output_adjoint<T, decltype(dc)::value>(packed_gy + p * nr * lo, lo, pairs, d,
-                                                                 dm + p * nr * pairs, panel);
-            });
+          gemm_pack_a(false, gy + (b * g.out_channels + grp * og) * lo, lo, og, lo, gp);
+          // dM_k = A gy per tile, in the packed panels: dm[(k·o_panels + p)·tiles·mr + t·mr + i].
+          for (index_t p = 0; p < o_panels; ++p) {
+            const T* panel = gp + p * mr * lo;
+            for (index_t t = 0; t < tiles; ++t) {
+              const index_t j = conv1d_wino_start(t, d);
+              const T* __restrict g0 = panel + j * mr;
+              const T* __restrict g1 = g0 + d * mr;
+              const T* __restrict g2 = g1 + d * mr;
+              const T* __restrict g3 = g2 + d * mr;
+              T* __restrict d0 = dm + (p * tiles + t) * mr;
+              T* __restrict d1 = d0 + k_dm;
+              T* __restrict d2 = d1 + k_dm;
+              T* __restrict d3 = d2 + k_dm;
+              T* __restrict d4 = d3 + k_dm;
+              T* __restrict d5 = d4 + k_dm;
+              const bool h0 = j < lo, h1 = j + d < lo, h2 = j + 2 * d < lo, h3 = j + 3 * d < lo;
+#pragma GCC ivdep  // the rows never overlap
+              for (index_t i = 0; i < mr; ++i) {
+                const T a0 = h0 ? g0[i] : T(0), a1 = h1 ? g1[i] : T(0), a2 = h2 ? g2[i] : T(0), a3 = h3 ? g3[i] : T(0);
+                const T s02 = a0 + a2, s13 = a1 + a3, e02 = a0 + T(4) * a2, e13 = T(2) * a1 + T(8) * a3;
+                d0[i] = a0;
+                d1[i] = s02 + s13;
+                d2[i] = s02 - s13;
+                d3[i] = e02 + e13;
+                d4[i] = e02 - e13;
+                d5[i] = a3;
+              }
+            }
           }
-          for (index_t k = 0; k < 4; ++k) {
-            conv1d_tap_product<T>({cg, og, pairs, 1, v + (k * g.in_channels + grp * cg) * pairs, pairs, 0,
-                                   dm + k * panel, nr, 0, nr * pairs, partial + (q * groups + grp) * per + k * cg * og,
-                                   og, b > b_begin, nullptr});
+          for (index_t k = 0; k < 6; ++k) {
+            T* dst = partial + (q * groups + grp) * per + k * og * cg;
+            for (index_t p = 0; p < o_panels; ++p) {
+              const index_t rows = std::min(mr, og - p * mr);
+              for (index_t jc = 0; jc < cg; jc += nr) {
+                const index_t cols = std::min(nr, cg - jc);
+                const auto kernel =
+                    gemm_kernel_for<T>(false, static_cast<int>(rows), static_cast<int>(ceil_div(cols, w)));
+                const gemm_tile_args<T> args{T(1), T(1), b == b_begin, false, nullptr};
+                kernel(tiles, dm + k * k_dm + p * tiles * mr, mr, v + k * tiles * ci + grp * cg + jc, ci,
+                       dst + p * mr * cg + jc, cg, cols, args);
+              }
+            }
           }
         }
       }
     }
   });
-  // dw[grp·og + o, c, :] = Gᵀ Σ_q dU[q, grp, :, c, o], the chunks added in order.
-  parallel_for(0, groups * cg, std::max<index_t>(1, 4096 / std::max<index_t>(1, 4 * chunks * og)),
+  // dw[grp·og + o, c, t] = Σ_k G[k, t] · Σ_q partial[q, grp, k, o, c], the chunks added in order (into chunk 0).
+  parallel_for(0, groups * og, std::max<index_t>(1, 4096 / std::max<index_t>(1, 6 * chunks * cg)),
                [&](index_t r0, index_t r1) {
+                 const T sixth = T(1) / T(6), twelfth = T(1) / T(12), twenty_fourth = T(1) / T(24);
                  for (index_t r = r0; r < r1; ++r) {
-                   const index_t grp = r / cg, c = r % cg;
-                   const T* base = partial + grp * per + c * og;
-                   T* out = dw + (grp * og * cg + c) * 3;
-                   for (index_t o = 0; o < og; ++o) {
-                     T u[4];
-                     for (index_t k = 0; k < 4; ++k) {
-                       T sum = base[k * cg * og + o];
-                       for (index_t qq = 1; qq < chunks; ++qq) sum += base[qq * groups * per + k * cg * og + o];
-                       u[k] = sum;
+                   T* u = partial + r / og * per + r % og * cg;  // u_k[c] at u[k·og·cg + c]
+                   for (index_t k = 0; k < 6; ++k) {
+                     T* __restrict sum = u + k * og * cg;
+                     for (index_t qq = 1; qq < chunks; ++qq) {
+                       const T* __restrict add = sum + qq * groups * per;
+                       for (index_t c = 0; c < cg; ++c) sum[c] += add[c];
                      }
-                     out[o * cg * 3] = u[0] + (u[1] + u[2]) / T(2);
-                     out[o * cg * 3 + 1] = (u[1] - u[2]) / T(2);
-                     out[o * cg * 3 + 2] = (u[1] + u[2]) / T(2) + u[3];
+                   }
+                   T* out = dw + r * cg * 3;
+                   const index_t ks = og * cg;
+                   for (index_t c = 0; c < cg; ++c) {
+                     const T s12 = u[ks + c] + u[2 * ks + c], d12 = u[2 * ks + c] - u[ks + c];
+                     const T s34 = u[3 * ks + c] + u[4 * ks + c], d34 = u[3 * ks + c] - u[4 * ks + c];
+                     out[c * 3] = u[c] * T(0.25) - s12 * sixth + s34 * twenty_fourth;
+                     out[c * 3 + 1] = d12 * sixth + d34 * twelfth;
+                     out[c * 3 + 2] = (s34 - s12) * sixth + u[5 * ks + c];
                    }
                  }
                });
@@ -585,11 +674,12 @@ void conv1d_taps_weight_grad(const T* x, const T* gy, const conv1d_shape& g, T* 
 
 template <class T>
 void conv1d_forward(const conv1d_shape& s, const T* x, const T* w, const T* bias, T* y) {
-  const T* wt = detail::conv1d_taps_of_weight(w, s, false);
   if (s.kernel == 3) {
-    return detail::conv1d_wino_apply(x, s.in_channels, s.length, s.pad_left, wt, s.out_channels, s.out_length(), bias,
-                                     s, y);
+    const T* u = detail::conv1d_wino_weight(w, s.groups, s.group_out(), s.group_in(), false);
+    return detail::conv1d_wino_apply(x, s.in_channels, s.length, s.pad_left, u, s.out_channels, s.out_length(), bias, s,
+                                     y);
   }
+  const T* wt = detail::conv1d_taps_of_weight(w, s, false);
   detail::conv1d_taps_apply(x, s.in_channels, s.length, s.pad_left, s.pad_left + s.length + s.pad_right, wt,
                             s.out_channels, s.out_length(), bias, s, y);
 }
@@ -598,12 +688,13 @@ void conv1d_forward(const conv1d_shape& s, const T* x, const T* w, const T* bias
 /// padding: the forward kernel on the flipped transposed weight.
 template <class T>
 void conv1d_input_grad(const conv1d_shape& s, const T* gy, const T* w, T* dx) {
-  const T* wt = detail::conv1d_taps_of_weight(w, s, true);
   const index_t span = (s.kernel - 1) * s.dilation;
   if (s.kernel == 3) {
-    return detail::conv1d_wino_apply(gy, s.out_channels, s.out_length(), span - s.pad_left, wt, s.in_channels, s.length,
+    const T* u = detail::conv1d_wino_weight(w, s.groups, s.group_in(), s.group_out(), true);
+    return detail::conv1d_wino_apply(gy, s.out_channels, s.out_length(), span - s.pad_left, u, s.in_channels, s.length,
                                      static_cast<const T*>(nullptr), s, dx);
   }
+  const T* wt = detail::conv1d_taps_of_weight(w, s, true);
   detail::conv1d_taps_apply(gy, s.out_channels, s.out_length(), span - s.pad_left, s.length + span, wt, s.in_channels,
                             s.length, static_cast<const T*>(nullptr), s, dx);
 }

@@ -46,12 +46,11 @@ struct conv_size2d {
 /// @param bias   [C_out], or an undefined tensor for none
 /// @return [B, C_out, L_out], L_out = (L + left + right − dilation·(K − 1) − 1) / stride + 1 (floor)
 /// @details Gradients, each itself a differentiable op (second order works): x gets the transposed
-///          convolution of g with w, w the correlation of x with g, bias Σ_{b,t} g. With stride 1 the
-///          GEMM micro-kernel sums the kernel taps over shifted views of the input read in place (no im2col
-///          buffer), and kernel 3 goes through Winograd's F(2, 3) (two outputs from four products instead of
-///          six: 2/3 of the multiply-adds, in all three passes); otherwise one GEMM per item and group over
-///          im2col columns. Parallel over the batch (the weight gradient over fixed chunks of it, added in
-///          order); results do not depend on the thread count.
+///          convolution of g with w, w the correlation of x with g, bias Σ_{b,t} g. Stride 1 goes through
+///          kernels/conv1d.hpp (kernel 3: Winograd F(4, 3), half the multiply-adds of the direct sum, in all
+///          three passes; other kernels: the GEMM micro-kernel summing the taps over the input read in place);
+///          otherwise one GEMM per item and group over im2col columns. Parallel over the batch (the weight
+///          gradient over fixed chunks of it, added in order); results do not depend on the thread count.
 ///          Errors: shape_error for wrong ranks, channel counts that do not match or do not divide by
 ///          groups, a bias that is not [C_out], or an output length below 1; value_error for a stride,
 ///          dilation or groups below 1 or a negative padding.
