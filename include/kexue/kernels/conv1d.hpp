@@ -419,32 +419,35 @@ const T* conv1d_wino_weight(const T* w, index_t groups, index_t out_rows, index_
   constexpr index_t nr = gemm_config<T>::nr;
   const index_t panels = ceil_div(out_rows, nr), panel = in_rows * nr;
   T* u = conv1d_buffer<T, slot_wino_weight>(groups * 6 * panels * panel);
-  const T sixth = T(1) / T(6), twelfth = T(1) / T(12), twenty_fourth = T(1) / T(24);
   const index_t ks = panels * panel;  // distance between k and k + 1
-  for (index_t grp = 0; grp < groups; ++grp)
-    for (index_t q = 0; q < panels; ++q)
-      for (index_t l = 0; l < nr; ++l) {
-        const index_t o = q * nr + l;
-        T* dst = u + (grp * 6 * panels + q) * panel + l;
-        for (index_t c = 0; c < in_rows; ++c) {
+  parallel_for(0, groups * panels, 1, [&](index_t p0, index_t p1) {
+    const T sixth = T(1) / T(6), twelfth = T(1) / T(12), twenty_fourth = T(1) / T(24);
+    for (index_t pq = p0; pq < p1; ++pq) {
+      const index_t grp = pq / panels, q = pq % panels;
+      const index_t valid = std::min(nr, out_rows - q * nr);
+      for (index_t c = 0; c < in_rows; ++c) {
+        T* at = u + (grp * 6 * panels + q) * panel + c * nr;
+        for (index_t l = 0; l < nr; ++l) {
+          const index_t o = q * nr + l;
           T g0 = T(0), g1 = T(0), g2 = T(0);
-          if (o < out_rows) {
+          if (l < valid) {
             const T* f =
                 flip ? w + ((grp * in_rows + c) * out_rows + o) * 3 : w + ((grp * out_rows + o) * in_rows + c) * 3;
             g0 = flip ? f[2] : f[0];
             g1 = f[1];
             g2 = flip ? f[0] : f[2];
           }
-          T* at = dst + c * nr;
           const T s02 = g0 + g2, e02 = g0 * twenty_fourth + g2 * sixth;
-          at[0] = g0 * T(0.25);
-          at[ks] = -(s02 + g1) * sixth;
-          at[2 * ks] = (g1 - s02) * sixth;
-          at[3 * ks] = e02 + g1 * twelfth;
-          at[4 * ks] = e02 - g1 * twelfth;
-          at[5 * ks] = g2;
+          at[l] = g0 * T(0.25);
+          at[ks + l] = -(s02 + g1) * sixth;
+          at[2 * ks + l] = (g1 - s02) * sixth;
+          at[3 * ks + l] = e02 + g1 * twelfth;
+          at[4 * ks + l] = e02 - g1 * twelfth;
+          at[5 * ks + l] = g2;
         }
       }
+    }
+  });
   return u;
 }
 
