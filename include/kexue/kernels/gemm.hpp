@@ -222,8 +222,8 @@ gemm_blocking compute_gemm_blocking() noexcept {
   // kc x nr micro-panel of B through L1: together about one L1 (measured best on a 48 KiB L1: kc 256 over
   // 208 at 3/4 of L1; larger kc also means fewer passes over C).
   blocking.kc = std::clamp<index_t>(round_down_to(l1 / ((config::mr + config::nr) * index_t(sizeof(T))), 64), 64, 1024);
-  // The kc x nc block of B is re-read from L2 by every micro-panel of A, while the next block is being
-  // prefetched: a quarter of L2 each.
+  // The kc x nc block of B is re-read from L2 by every micro-panel of A: a quarter of L2, which leaves room
+  // for the A panel, the C tiles and the next block's source rows as the packing routine reads them.
   blocking.nc =
       std::clamp<index_t>(round_down_to(l2 / 4 / (blocking.kc * index_t(sizeof(T))), config::nr), config::nr, 8192);
   // The mc x kc panel of A is read once per block of B, from L3.
@@ -279,44 +279,34 @@ const gemm_blocking& gemm_blocking_for() noexcept {
 
 namespace detail {
 
-/// @brief Spreads software prefetches of the next block to be packed (a 2-D strided region of A or B) over
-///        the kernel calls of the current block, so that reading it from L3 or memory overlaps with arithmetic
-///        instead of stalling the packing routine. Lines go to L2.
+/// @brief Spreads software prefetches of a 2-D strided region of A (the next panel to be packed, or the rows
+///        the next micro-panel reads in place) over the kernel calls of the current block, so that reading it
+///        from L3 or memory overlaps with arithmetic instead of stalling the packing routine. Lines go to L2.
 struct gemm_prefetcher {
-  struct region {
-    const char* row = nullptr;
-    index_t stride = 0;     // bytes between rows
-    index_t row_bytes = 0;  // bytes per row
-    index_t rows = 0;       // rows left
-    index_t offset = 0;     // next byte within the row
-  };
-  region regions[2];
-  int count = 0;
+  const char* row = nullptr;
+  index_t stride = 0;     // bytes between rows
+  index_t row_bytes = 0;  // bytes per row
+  index_t rows = 0;       // rows left
+  index_t offset = 0;     // next byte within the row
   index_t per_call = 0;
 
-  void add(const void* base, index_t stride_bytes, index_t row_bytes, index_t rows) noexcept {
-    if (count < 2 && rows > 0 && row_bytes > 0) {
-      regions[count++] = region{static_cast<const char*>(base), stride_bytes, row_bytes, rows, 0};
-    }
-  }
-  /// Sets the lines per call so that every line is requested within `calls` calls of step().
-  void plan(index_t calls) noexcept {
-    index_t lines = 0;
-    for (int r = 0; r < count; ++r) lines += regions[r].rows * ceil_div(regions[r].row_bytes, 64);
-    per_call = ceil_div(lines, std::max<index_t>(calls, 1));
+  /// Sets the region and the lines per call, so that every line is requested within `calls` calls of step().
+  void plan(const void* base, index_t stride_bytes, index_t bytes_per_row, index_t row_count, index_t calls) noexcept {
+    if (row_count <= 0 || bytes_per_row <= 0) return;
+    row = static_cast<const char*>(base);
+    stride = stride_bytes;
+    row_bytes = bytes_per_row;
+    rows = row_count;
+    per_call = ceil_div(rows * ceil_div(row_bytes, 64), std::max<index_t>(calls, 1));
   }
   void step() noexcept {
-    for (index_t i = 0; i < per_call && count > 0; ++i) {
-      region& r = regions[0];
-      __builtin_prefetch(r.row + r.offset, 0, 2);
-      r.offset += 64;
-      if (r.offset >= r.row_bytes) {
-        r.offset = 0;
-        r.row += r.stride;
-        if (--r.rows == 0) {
-          regions[0] = regions[1];
-          --count;
-        }
+    for (index_t i = 0; i < per_call && rows > 0; ++i) {
+      __builtin_prefetch(row + offset, 0, 2);
+      offset += 64;
+      if (offset >= row_bytes) {
+        offset = 0;
+        row += stride;
+        --rows;
       }
     }
   }
@@ -372,26 +362,20 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
   const bool a_direct = !trans_a && (lda * index_t(sizeof(T))) % 4096 != 0;
   const bool b_direct = !pre && !trans_b && (m <= 2 * mr || k * ldb * index_t(sizeof(T)) <= gemm_direct_bytes);
 
-  // Sources too large for L2 are prefetched one block (packed) or one micro-panel (in place) ahead.
+  // Sources of A too large for L2 are prefetched one panel (packed) or one micro-panel (in place) ahead. B is
+  // not: prefetching its next block during the current one (tried, session 4) made every product it applied to
+  // 2-3% slower -- its lines compete with the current block for L2 and with the kernel's loads for fill
+  // buffers -- while the packing routine's row-by-row reads are streamed by the hardware prefetchers.
   const index_t l2_bytes = gemm_cache_bytes(2);
   const bool prefetch_a_rows = a_direct && m * lda * index_t(sizeof(T)) > l2_bytes / 2;
   const bool prefetch_a = !a_direct && (trans_a ? k : m) * lda * index_t(sizeof(T)) > l2_bytes / 2;
-  const bool prefetch_b = !pre && !b_direct && (trans_b ? n : k) * ldb * index_t(sizeof(T)) > l2_bytes / 2;
   const index_t tsize = index_t(sizeof(T));
-  auto add_a = [&](gemm_prefetcher& pf, index_t i0, index_t p0) {
+  auto plan_a = [&](gemm_prefetcher& pf, index_t i0, index_t p0, index_t calls) {
     const index_t rows = std::min(mc_max, m - i0), depth = std::min(kc_max, k - p0);
     if (trans_a) {
-      pf.add(a + p0 * lda + i0, lda * tsize, rows * tsize, depth);
+      pf.plan(a + p0 * lda + i0, lda * tsize, rows * tsize, depth, calls);
     } else {
-      pf.add(a + i0 * lda + p0, lda * tsize, depth * tsize, rows);
-    }
-  };
-  auto add_b = [&](gemm_prefetcher& pf, index_t p0, index_t j0) {
-    const index_t cols = std::min(nc_max, n - j0), depth = std::min(kc_max, k - p0);
-    if (trans_b) {
-      pf.add(b + j0 * ldb + p0, ldb * tsize, depth * tsize, cols);
-    } else {
-      pf.add(b + p0 * ldb + j0, ldb * tsize, cols * tsize, depth);
+      pf.plan(a + i0 * lda + p0, lda * tsize, depth * tsize, rows, calls);
     }
   };
 
@@ -445,25 +429,21 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
         } else {
           gemm_pack_b(trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, packed_b);
         }
-        // What gets packed after this block: the next B block, or the next A panel and the first B block.
+        // During the last B block of this A panel, the next A panel to be packed.
         gemm_prefetcher prefetch;
-        if (jc + nc_max < n) {
-          if (prefetch_b) add_b(prefetch, pc, jc + nc_max);
-        } else if (pc + kc_max < k || ic + mc_max < m) {
+        if (prefetch_a && jc + nc_max >= n && (pc + kc_max < k || ic + mc_max < m)) {
           const index_t next_i = pc + kc_max < k ? ic : ic + mc_max;
           const index_t next_p = pc + kc_max < k ? pc + kc_max : 0;
-          if (prefetch_a) add_a(prefetch, next_i, next_p);
-          if (prefetch_b) add_b(prefetch, next_p, 0);
+          plan_a(prefetch, next_i, next_p, ceil_div(mc, mr) * ceil_div(nc, nr));
         }
-        if (prefetch.count > 0) prefetch.plan(ceil_div(mc, mr) * ceil_div(nc, nr));
         for (index_t ir = 0; ir < mc; ir += mr) {
           const int rows = static_cast<int>(std::min<index_t>(mr, mc - ir));
           const gemm_kernel_fn<T> kernel = gemm_kernel_for<T>(a_direct, rows, config::nv);
           const T* panel_a = a_direct ? a + (ic + ir) * lda + pc : packed_a + ir * kc;
           gemm_prefetcher next_rows;  // the rows of A the next ir reads in place
           if (prefetch_a_rows && ir + mr < mc) {
-            next_rows.add(panel_a + mr * lda, lda * tsize, kc * tsize, std::min<index_t>(mr, mc - ir - mr));
-            next_rows.plan(ceil_div(nc, nr));
+            next_rows.plan(panel_a + mr * lda, lda * tsize, kc * tsize, std::min<index_t>(mr, mc - ir - mr),
+                           ceil_div(nc, nr));
           }
           T* c_row = c + (ic + ir) * ldc + jc;
           const T* bias = last && epilogue.bias ? epilogue.bias + jc : nullptr;
