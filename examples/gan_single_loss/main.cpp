@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "../common/example_support.hpp"
+#include "../common/gaussian_ring.hpp"
 
 #include <kexue/kexue.hpp>
 
@@ -59,20 +60,12 @@ namespace kx = kexue;
 
 namespace {
 
-constexpr int modes = 8;
-constexpr double radius = 2.0, sigma = 0.05, near_mode = 0.2;
+using ring = kexue_examples::gaussian_ring;
 constexpr kx::index_t noise_dim = 8, batch = 64, hidden = 32;
-const double pi = std::acos(-1.0);
 
 template <class T>
 kx::tensor<T> sample_real(kx::index_t n, kx::generator& gen) {
-  auto x = kx::tensor<T>::empty({n, 2});
-  for (kx::index_t i = 0; i < n; ++i) {
-    const double angle = 2 * pi * static_cast<double>(gen.below(modes)) / modes;
-    x(i, 0) = static_cast<T>(radius * std::cos(angle) + sigma * gen.normal());
-    x(i, 1) = static_cast<T>(radius * std::sin(angle) + sigma * gen.normal());
-  }
-  return x;
+  return ring::sample<T>(n, gen);
 }
 
 template <class T>
@@ -205,30 +198,8 @@ double sgd_trajectory_gap(std::uint64_t seed, int steps) {
   return max_abs_diff(all_a, all_b);
 }
 
-struct coverage {
-  int modes_hit = 0;
-  double near = 0;
-};
-
-coverage measure(const kx::tensor<float>& x) {
-  std::vector<int> counts(modes, 0);
-  int near = 0;
-  const kx::index_t n = x.size(0);
-  for (kx::index_t i = 0; i < n; ++i) {
-    int best = 0;
-    double best_d = 1e30;
-    for (int m = 0; m < modes; ++m) {
-      const double a = 2 * pi * m / modes;
-      const double dd = std::hypot(x(i, 0) - radius * std::cos(a), x(i, 1) - radius * std::sin(a));
-      if (dd < best_d) best_d = dd, best = m;
-    }
-    if (best_d <= near_mode) ++counts[static_cast<std::size_t>(best)], ++near;
-  }
-  coverage c;
-  for (int m = 0; m < modes; ++m) c.modes_hit += counts[static_cast<std::size_t>(m)] >= 0.02 * n;
-  c.near = static_cast<double>(near) / static_cast<double>(n);
-  return c;
-}
+using coverage = ring::coverage;
+coverage measure(const kx::tensor<float>& x) { return ring::measure(x); }
 
 struct train_result {
   coverage cov;
