@@ -13,6 +13,7 @@
 
 #include "support/seed.hpp"
 #include "support/tensor_checks.hpp"
+#include "support/module_checks.hpp"
 
 namespace kx = kexue;
 using kx::tensor;
@@ -20,12 +21,7 @@ using kx::testing::tensors;
 
 namespace {
 
-/// Parameter names in registration order (PyTorch's order).
-std::vector<std::string> parameter_names(const kx::nn::module<double>& m) {
-  std::vector<std::string> names;
-  for (const auto& p : m.named_parameters()) names.push_back(p.first);
-  return names;
-}
+using kexue::testing::parameter_names;
 
 /// Points the layer's per-layer/direction handles at v[first...] (in registration order).
 void use_parameters(kx::nn::gru<double>& layer, const tensors& v, std::size_t first) {

@@ -15,6 +15,7 @@
 
 #include "support/seed.hpp"
 #include "support/tensor_checks.hpp"
+#include "support/fixtures.hpp"
 
 using kexue::attention_options;
 using kexue::attention_pattern;
@@ -26,7 +27,7 @@ using kexue::testing::check_values;
 
 namespace {
 
-constexpr double inf = std::numeric_limits<double>::infinity();
+using kexue::testing::inf;
 
 using visible_fn = std::function<bool(index_t b, index_t h, index_t i, index_t j)>;
 using add_fn = std::function<double(index_t b, index_t h, index_t i, index_t j)>;

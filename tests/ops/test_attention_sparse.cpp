@@ -17,6 +17,7 @@
 
 #include "support/seed.hpp"
 #include "support/tensor_checks.hpp"
+#include "support/fixtures.hpp"
 
 using kexue::attention_options;
 using kexue::attention_pattern;
@@ -28,7 +29,7 @@ using kexue::testing::check_gradients;
 namespace {
 
 using tensors = std::vector<tensor<double>>;
-constexpr double inf = std::numeric_limits<double>::infinity();
+using kexue::testing::inf;
 
 struct sparse_case {
   index_t nq, nk, k;

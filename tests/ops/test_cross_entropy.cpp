@@ -9,6 +9,7 @@
 #include <kexue/ops/cross_entropy.hpp>
 
 #include "support/tensor_checks.hpp"
+#include "support/fixtures.hpp"
 
 using kexue::index_t;
 using kexue::softmax_cross_entropy;
@@ -22,10 +23,7 @@ using tensors = std::vector<tensor<double>>;
 
 namespace {
 
-template <class T>
-tensor<T> logits(const kexue::shape& s, std::uint64_t seed = 7) {
-  return kexue::rand<T>(s, seed) * T(6) - T(3);
-}
+using kexue::testing::logits;
 
 // logsumexp([1, 2, 3]) = 3.4076059644443806, so −log p = [2.4076059644443806, 1.4076059644443806, 0.4076...].
 constexpr double nll0 = 2.4076059644443806, nll1 = 1.4076059644443806, nll2 = 0.4076059644443806;

@@ -9,6 +9,7 @@
 #include <kexue/ops/reduce_stats.hpp>
 
 #include "support/tensor_checks.hpp"
+#include "support/fixtures.hpp"
 
 using kexue::tensor;
 using kexue::var_correction;
@@ -18,7 +19,7 @@ using kexue::testing::check_values;
 using vec = std::vector<tensor<double>>;
 
 namespace {
-const double inf = std::numeric_limits<double>::infinity();
+using kexue::testing::inf;
 }  // namespace
 
 TEST_SUITE("ops.reduce_stats") {

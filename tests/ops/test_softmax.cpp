@@ -9,6 +9,7 @@
 #include <kexue/ops/softmax.hpp>
 
 #include "support/tensor_checks.hpp"
+#include "support/fixtures.hpp"
 
 using kexue::index_t;
 using kexue::shape;
@@ -21,7 +22,7 @@ using kexue::testing::check_values;
 namespace {
 
 using tensors = std::vector<tensor<double>>;
-constexpr double inf = std::numeric_limits<double>::infinity();
+using kexue::testing::inf;
 
 /// Softmax (or log_softmax) along `axis` the slow way: one lane at a time, with plain index arithmetic.
 template <class T>
@@ -47,11 +48,7 @@ tensor<T> reference_softmax(const tensor<T>& x, int axis, bool log) {
   return out;
 }
 
-/// Deterministic test logits in [−3, 3] of the given shape.
-template <class T>
-tensor<T> logits(const shape& s, std::uint64_t seed = 7) {
-  return kexue::rand<T>(s, seed) * T(6) - T(3);
-}
+using kexue::testing::logits;
 
 /// A keep mask [2, 1, 5] (broadcast over axis 1) whose second batch row excludes everything but entry 3, and
 /// a [3, 5] mask with a fully excluded row.

@@ -12,6 +12,7 @@
 #include <kexue/ops/softmax.hpp>
 
 #include "support/tensor_checks.hpp"
+#include "support/fixtures.hpp"
 
 using kexue::index_t;
 using kexue::shape;
@@ -21,10 +22,7 @@ using kexue::testing::check_values;
 
 namespace {
 
-template <class T>
-tensor<T> logits(const shape& s, std::uint64_t seed = 7) {
-  return kexue::rand<T>(s, seed) * T(6) - T(3);
-}
+using kexue::testing::logits;
 
 /// A keep mask of shape s with about a third of the entries excluded.
 tensor<bool> keep_mask(const shape& s, std::uint64_t seed = 3) {

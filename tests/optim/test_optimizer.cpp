@@ -13,15 +13,14 @@
 #include <kexue/optim/sgd.hpp>
 
 #include "support/tensor_checks.hpp"
+#include "support/fixtures.hpp"
 
 using namespace kexue;
 using kexue::testing::check_save_restore;
 using kexue::testing::check_values;
 
 namespace {
-tensor<double> leaf(std::initializer_list<double> v) {
-  return from_vector<double>(std::vector<double>(v)).requires_grad(true);
-}
+using kexue::testing::leaf;
 }  // namespace
 
 TEST_SUITE("optim.optimizer") {

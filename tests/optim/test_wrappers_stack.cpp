@@ -18,6 +18,7 @@
 #include <kexue/optim/sgd.hpp>
 
 #include "support/tensor_checks.hpp"
+#include "support/fixtures.hpp"
 
 using namespace kexue;
 using kexue::testing::check_values;
@@ -25,9 +26,7 @@ using kexue::testing::check_values;
 namespace {
 using params_t = std::vector<tensor<double>>;
 
-tensor<double> leaf(std::initializer_list<double> v) {
-  return from_vector<double>(std::vector<double>(v)).requires_grad(true);
-}
+using kexue::testing::leaf;
 /// Sets every parameter's gradient to ones and steps.
 bool unit_step(optim::optimizer<double>& opt) {
   for (auto p : opt.parameters()) p.set_grad(ones_like(p.detach()));

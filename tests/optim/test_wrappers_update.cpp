@@ -18,14 +18,13 @@
 #include <kexue/optim/weight_decay.hpp>
 
 #include "support/tensor_checks.hpp"
+#include "support/fixtures.hpp"
 
 using namespace kexue;
 using kexue::testing::check_values;
 
 namespace {
-tensor<double> leaf(std::initializer_list<double> v) {
-  return from_vector<double>(std::vector<double>(v)).requires_grad(true);
-}
+using kexue::testing::leaf;
 double norm(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x * x;
