@@ -188,7 +188,7 @@ class recurrent_layer : public cloneable<Derived, T> {
       }
       input = D == 1 ? outs[0] : concat(outs, 2);
       if (l + 1 < L && options_.dropout() > 0 && this->is_training()) {
-        input = dropout(input, options_.dropout(), true, default_generator());
+        input = kexue::dropout(input, options_.dropout(), true, default_generator());
       }
     }
     std::vector<tensor<T>> final_states;
