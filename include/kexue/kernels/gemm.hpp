@@ -279,9 +279,10 @@ const gemm_blocking& gemm_blocking_for() noexcept {
 
 namespace detail {
 
-/// @brief Spreads software prefetches of a 2-D strided region of A (the next panel to be packed, or the rows
-///        the next micro-panel reads in place) over the kernel calls of the current block, so that reading it
-///        from L3 or memory overlaps with arithmetic instead of stalling the packing routine. Lines go to L2.
+/// @brief Spreads software prefetches of a 2-D strided region (the next block of A or B to be packed, or the
+///        rows of A the next micro-panel reads in place) over the kernel calls of the current block, so that
+///        reading it from L3 or memory overlaps with arithmetic instead of stalling the packing routine. Lines
+///        go to L2.
 struct gemm_prefetcher {
   const char* row = nullptr;
   index_t stride = 0;     // bytes between rows
@@ -291,13 +292,17 @@ struct gemm_prefetcher {
   index_t per_call = 0;
 
   /// Sets the region and the lines per call, so that every line is requested within `calls` calls of step().
-  void plan(const void* base, index_t stride_bytes, index_t bytes_per_row, index_t row_count, index_t calls) noexcept {
+  /// Does nothing if that would take more than `max_per_call` lines per call.
+  void plan(const void* base, index_t stride_bytes, index_t bytes_per_row, index_t row_count, index_t calls,
+            index_t max_per_call = index_t(1) << 40) noexcept {
     if (row_count <= 0 || bytes_per_row <= 0) return;
+    const index_t lines = ceil_div(row_count * ceil_div(bytes_per_row, 64), std::max<index_t>(calls, 1));
+    if (lines > max_per_call) return;
     row = static_cast<const char*>(base);
     stride = stride_bytes;
     row_bytes = bytes_per_row;
     rows = row_count;
-    per_call = ceil_div(rows * ceil_div(row_bytes, 64), std::max<index_t>(calls, 1));
+    per_call = lines;
   }
   void step() noexcept {
     for (index_t i = 0; i < per_call && rows > 0; ++i) {
@@ -362,13 +367,15 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
   const bool a_direct = !trans_a && (lda * index_t(sizeof(T))) % 4096 != 0;
   const bool b_direct = !pre && !trans_b && (m <= 2 * mr || k * ldb * index_t(sizeof(T)) <= gemm_direct_bytes);
 
-  // Sources of A too large for L2 are prefetched one panel (packed) or one micro-panel (in place) ahead. B is
-  // not: prefetching its next block during the current one (tried, session 4) made every product it applied to
-  // 2-3% slower -- its lines compete with the current block for L2 and with the kernel's loads for fill
-  // buffers -- while the packing routine's row-by-row reads are streamed by the hardware prefetchers.
+  // Sources too large for L2 are prefetched one block (packed) or one micro-panel (in place) ahead -- the next
+  // B block only if that takes at most 24 lines per kernel call: larger bursts (47 per call with the AVX-512
+  // tile on (128, 3072, 768)) queue up behind the L1 fill buffers and stall the kernel's own loads, and that
+  // product ran 3-5% faster without them (session 4); below the cap the prefetch is neutral or helps (AVX2).
   const index_t l2_bytes = gemm_cache_bytes(2);
   const bool prefetch_a_rows = a_direct && m * lda * index_t(sizeof(T)) > l2_bytes / 2;
   const bool prefetch_a = !a_direct && (trans_a ? k : m) * lda * index_t(sizeof(T)) > l2_bytes / 2;
+  const bool prefetch_b = !pre && !b_direct && (trans_b ? n : k) * ldb * index_t(sizeof(T)) > l2_bytes / 2;
+  constexpr index_t prefetch_b_max_per_call = 24;
   const index_t tsize = index_t(sizeof(T));
   auto plan_a = [&](gemm_prefetcher& pf, index_t i0, index_t p0, index_t calls) {
     const index_t rows = std::min(mc_max, m - i0), depth = std::min(kc_max, k - p0);
@@ -429,12 +436,28 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
         } else {
           gemm_pack_b(trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, packed_b);
         }
-        // During the last B block of this A panel, the next A panel to be packed.
+        // What gets packed after this block: the next B block, or (during the last B block of this A panel) the
+        // next A panel, or if A is not packed, the first B block after it.
         gemm_prefetcher prefetch;
-        if (prefetch_a && jc + nc_max >= n && (pc + kc_max < k || ic + mc_max < m)) {
+        const index_t calls = ceil_div(mc, mr) * ceil_div(nc, nr);
+        auto plan_b = [&](index_t p0, index_t j0) {
+          const index_t cols = std::min(nc_max, n - j0), depth = std::min(kc_max, k - p0);
+          if (trans_b) {
+            prefetch.plan(b + j0 * ldb + p0, ldb * tsize, depth * tsize, cols, calls, prefetch_b_max_per_call);
+          } else {
+            prefetch.plan(b + p0 * ldb + j0, ldb * tsize, cols * tsize, depth, calls, prefetch_b_max_per_call);
+          }
+        };
+        if (jc + nc_max < n) {
+          if (prefetch_b) plan_b(pc, jc + nc_max);
+        } else if (pc + kc_max < k || ic + mc_max < m) {
           const index_t next_i = pc + kc_max < k ? ic : ic + mc_max;
           const index_t next_p = pc + kc_max < k ? pc + kc_max : 0;
-          plan_a(prefetch, next_i, next_p, ceil_div(mc, mr) * ceil_div(nc, nr));
+          if (prefetch_a) {
+            plan_a(prefetch, next_i, next_p, calls);
+          } else if (prefetch_b) {
+            plan_b(next_p, 0);
+          }
         }
         for (index_t ir = 0; ir < mc; ir += mr) {
           const int rows = static_cast<int>(std::min<index_t>(mr, mc - ir));
