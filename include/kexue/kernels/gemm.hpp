@@ -352,10 +352,13 @@ void gemm_serial(bool trans_a, bool trans_b, index_t m, index_t n, index_t k, T 
   const gemm_blocking& blocking = gemm_blocking_for<T>();
 
   // Split each dimension into equal blocks no larger than the blocking, so a dimension just above a block
-  // size does not leave a sliver block.
+  // size does not leave a sliver block. Columns up to 1.5 blocks (3/8 of L2) stay one block: splitting them
+  // makes every micro-panel of A be read twice per depth block, from L3 when A is large ((4096, 768, 768)
+  // ran 1.11-1.20x faster as one block of 768 than as two of 384; a block of half of L2 was slower: AVX2
+  // 512^3 0.93x).
   const index_t kc_max = pre ? pre->block_depth : even_block(k, blocking.kc, 1);
   const index_t mc_max = even_block(m, blocking.mc, mr);
-  const index_t nc_max = even_block(n, blocking.nc, nr);
+  const index_t nc_max = n <= blocking.nc + blocking.nc / 2 ? round_up_to(n, nr) : even_block(n, blocking.nc, nr);
 
   // Packing pays for itself by being reused: a panel of A by every column tile, a block of B by every row
   // panel. op(A) is read in place whenever it is not transposed: its micro-panel is mr rows of kc
