@@ -5,7 +5,7 @@
 #include <algorithm>    // std::min, std::max, std::fill, std::clamp
 #include <cstddef>      // std::size_t
 #include <cstring>      // std::memcpy
-#include <type_traits>  // std::is_same_v: the float-only register transpose
+#include <type_traits>  // std::is_same_v: Winograd and the register transposes are float-only
 
 #include <kexue/core/shape.hpp>  // index_t
 #include <kexue/kernels/gemm.hpp>
@@ -37,18 +37,18 @@ struct conv1d_shape {
 /// @brief y[b, o, j] = bias[o] + Σ_{c < C/groups, t < K} w[o, c, t] · x[b, g·C/groups + c, j + t·dilation − pad_left]
 ///        (0 outside [0, L)), o in group g = o / (O/groups).
 /// @param x [B, C, L]; w [O, C/groups, K]; bias [O] or null (then 0); y [B, O, L_out], overwritten.
-/// @details Parallel over the items; the result does not depend on the thread count. Kernel 3 goes through
-///          Winograd's minimal filtering F(4, 3) (half the multiply-adds; below), in float and double alike:
-///          in float its error is ~4x that of the direct sum (max |error| ≈ 2e-6 · max |y|, rms ≈ 5e-7 ·
-///          rms y at 128 channels; measured against the double twin, see bench/README.md). Other kernels go
-///          through the per-tap product (direct sums).
+/// @details Parallel over the items; the result does not depend on the thread count. Kernel 3 in float goes
+///          through Winograd's minimal filtering F(4, 3) (half the multiply-adds; below), whose error is ~4x
+///          that of the direct sum (max |error| ≈ 2e-6 · max |y|, rms ≈ 5e-7 · rms y at 128 channels, against
+///          the double twin; see bench/README.md). Double and other kernel sizes go through the per-tap product
+///          (direct sums: an output whose terms are all 0 is exactly 0).
 template <class T>
 void conv1d_forward(const conv1d_shape& s, const T* x, const T* w, const T* bias, T* y);
 
 /// @brief dx[b, c, i] = Σ_{o, t} w[o, c, t] · gy[b, o, i + pad_left − t·dilation] (0 outside [0, L_out)): the
 ///        adjoint of conv1d_forward in x (a stride-1 transposed convolution).
 /// @param gy [B, O, L_out]; w [O, C/groups, K]; dx [B, C, L], overwritten.
-/// @details As conv1d_forward (kernel 3: F(4, 3) over the flipped, transposed weight).
+/// @details As conv1d_forward (kernel 3 in float: F(4, 3) over the flipped, transposed weight).
 template <class T>
 void conv1d_input_grad(const conv1d_shape& s, const T* gy, const T* w, T* dx);
 
@@ -56,7 +56,7 @@ void conv1d_input_grad(const conv1d_shape& s, const T* gy, const T* w, T* dx);
 ///        conv1d_forward in w.
 /// @param x [B, C, L]; gy [B, O, L_out]; dw [O, C/groups, K], overwritten.
 /// @details The batch is summed in min(B, 4) fixed chunks (in parallel), then the chunks in order: the result
-///          does not depend on the thread count. Kernel 3: F(4, 3)'s adjoint; other kernels: per-tap products.
+///          does not depend on the thread count. Kernel 3 in float: F(4, 3)'s adjoint; otherwise per-tap products.
 template <class T>
 void conv1d_weight_grad(const conv1d_shape& s, const T* x, const T* gy, T* dw);
 
@@ -293,6 +293,13 @@ inline index_t conv1d_weight_grad_chunks(index_t batch) { return std::min<index_
 // right before its micro-kernel calls (A operand, tile rows), the transformed weight is packed once per call
 // (B operand, nr-wide panels of output channels), and each mr × nr block of the six M_k is turned into outputs
 // while in L1. Only the output (channels-last) is transposed back at the end of the item.
+
+/// True where the kernels take F(4, 3): kernel 3 in float. Double keeps the direct per-tap sums, whose every
+/// output is a sum of its own terms only (exact zeros stay exact, as gradient checks and structural tests expect).
+template <class T>
+bool conv1d_use_winograd(const conv1d_shape& s) {
+  return s.kernel == 3 && std::is_same_v<T, float>;
+}
 
 /// Number of tiles of an output length n at dilation d (whole blocks of 4d outputs).
 inline index_t conv1d_wino_tiles(index_t n, index_t d) { return (n + 4 * d - 1) / (4 * d) * d; }
@@ -677,7 +684,7 @@ void conv1d_taps_weight_grad(const T* x, const T* gy, const conv1d_shape& g, T* 
 
 template <class T>
 void conv1d_forward(const conv1d_shape& s, const T* x, const T* w, const T* bias, T* y) {
-  if (s.kernel == 3) {
+  if (detail::conv1d_use_winograd<T>(s)) {
     const T* u = detail::conv1d_wino_weight(w, s.groups, s.group_out(), s.group_in(), false);
     return detail::conv1d_wino_apply(x, s.in_channels, s.length, s.pad_left, u, s.out_channels, s.out_length(), bias, s,
                                      y);
@@ -692,7 +699,7 @@ void conv1d_forward(const conv1d_shape& s, const T* x, const T* w, const T* bias
 template <class T>
 void conv1d_input_grad(const conv1d_shape& s, const T* gy, const T* w, T* dx) {
   const index_t span = (s.kernel - 1) * s.dilation;
-  if (s.kernel == 3) {
+  if (detail::conv1d_use_winograd<T>(s)) {
     const T* u = detail::conv1d_wino_weight(w, s.groups, s.group_in(), s.group_out(), true);
     return detail::conv1d_wino_apply(gy, s.out_channels, s.out_length(), span - s.pad_left, u, s.in_channels, s.length,
                                      static_cast<const T*>(nullptr), s, dx);
@@ -704,7 +711,7 @@ void conv1d_input_grad(const conv1d_shape& s, const T* gy, const T* w, T* dx) {
 
 template <class T>
 void conv1d_weight_grad(const conv1d_shape& s, const T* x, const T* gy, T* dw) {
-  if (s.kernel == 3) return detail::conv1d_wino_weight_grad(x, gy, s, dw);
+  if (detail::conv1d_use_winograd<T>(s)) return detail::conv1d_wino_weight_grad(x, gy, s, dw);
   detail::conv1d_taps_weight_grad(x, gy, s, dw);
 }
 

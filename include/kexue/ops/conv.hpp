@@ -47,8 +47,9 @@ struct conv_size2d {
 /// @return [B, C_out, L_out], L_out = (L + left + right − dilation·(K − 1) − 1) / stride + 1 (floor)
 /// @details Gradients, each itself a differentiable op (second order works): x gets the transposed
 ///          convolution of g with w, w the correlation of x with g, bias Σ_{b,t} g. Stride 1 goes through
-///          kernels/conv1d.hpp (kernel 3: Winograd F(4, 3), half the multiply-adds of the direct sum, in all
-///          three passes; other kernels: the GEMM micro-kernel summing the taps over the input read in place);
+///          kernels/conv1d.hpp (kernel 3 in float: Winograd F(4, 3), half the multiply-adds of the direct sum,
+///          in all three passes; double and other kernels: the GEMM micro-kernel summing the taps over the
+///          input read in place);
 ///          otherwise one GEMM per item and group over im2col columns. Parallel over the batch (the weight
 ///          gradient over fixed chunks of it, added in order); results do not depend on the thread count.
 ///          Errors: shape_error for wrong ranks, channel counts that do not match or do not divide by
