@@ -129,8 +129,8 @@ std::vector<index_t> tail_sizes() {
   return v;
 }
 
-/// Kernel 3 (the Winograd path) at dilation d over every tail length, with "same", valid, causal and
-/// asymmetric paddings, the channel counts cycling through the tail sizes.
+/// Kernel 3 (float: the Winograd path; double: the direct sums) at dilation d over every tail length, with "same",
+/// valid, causal and asymmetric paddings, the channel counts cycling through the tail sizes.
 template <class T>
 void check_kernel3_lengths(index_t d) {
   const auto sizes = tail_sizes();
