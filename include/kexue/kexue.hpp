@@ -24,6 +24,7 @@
 #include <kexue/kernels/softmax.hpp>
 #include <kexue/kernels/gemm_microkernel.hpp>
 #include <kexue/kernels/gemm_pack.hpp>
+#include <kexue/kernels/conv1d.hpp>
 
 #include <kexue/autograd/grad_mode.hpp>
 #include <kexue/autograd/node.hpp>
