@@ -11,9 +11,9 @@
 #include <kexue/ops/permute.hpp>
 #include <kexue/ops/reshape.hpp>
 
+#include "support/module_checks.hpp"
 #include "support/seed.hpp"
 #include "support/tensor_checks.hpp"
-#include "support/module_checks.hpp"
 
 namespace kx = kexue;
 using kx::tensor;

@@ -15,9 +15,9 @@
 #include <kexue/ops/compare.hpp>
 #include <kexue/ops/reduce.hpp>
 
+#include "support/fixtures.hpp"
 #include "support/seed.hpp"
 #include "support/tensor_checks.hpp"
-#include "support/fixtures.hpp"
 
 using kexue::attention_options;
 using kexue::attention_pattern;

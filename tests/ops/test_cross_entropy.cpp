@@ -8,8 +8,8 @@
 
 #include <kexue/ops/cross_entropy.hpp>
 
-#include "support/tensor_checks.hpp"
 #include "support/fixtures.hpp"
+#include "support/tensor_checks.hpp"
 
 using kexue::index_t;
 using kexue::softmax_cross_entropy;

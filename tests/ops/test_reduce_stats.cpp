@@ -8,8 +8,8 @@
 #include <kexue/autograd/backward.hpp>
 #include <kexue/ops/reduce_stats.hpp>
 
-#include "support/tensor_checks.hpp"
 #include "support/fixtures.hpp"
+#include "support/tensor_checks.hpp"
 
 using kexue::tensor;
 using kexue::var_correction;

@@ -8,8 +8,8 @@
 
 #include <kexue/ops/softmax.hpp>
 
-#include "support/tensor_checks.hpp"
 #include "support/fixtures.hpp"
+#include "support/tensor_checks.hpp"
 
 using kexue::index_t;
 using kexue::shape;

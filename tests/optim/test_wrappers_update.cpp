@@ -17,8 +17,8 @@
 #include <kexue/optim/sgd.hpp>
 #include <kexue/optim/weight_decay.hpp>
 
-#include "support/tensor_checks.hpp"
 #include "support/fixtures.hpp"
+#include "support/tensor_checks.hpp"
 
 using namespace kexue;
 using kexue::testing::check_values;
