@@ -216,8 +216,39 @@ TEST_SUITE("kernels.conv1d") {
     }
   }
 
+#ifdef KEXUE_CONV1D_WINO_ROWS
+  TEST_CASE("float kernel 3 on lengths that fill blocks of 16 tiles (the row path) matches the twin") {
+    // The row path takes dilations 1, 2, 4, 8 where whole blocks of 16 tiles (64d outputs) waste at most 1/8:
+    // lengths 64d, just below it, 60d + 1 (15 tiles of 16) and two blocks minus a few; channel counts that
+    // hit the 12-row panels' tails; "same", valid, causal and asymmetric paddings; groups.
+    std::uint32_t seed = 7000;
+    for (index_t d : {1, 2, 4, 8}) {
+      for (index_t n : {64 * d, 64 * d - 1, 60 * d + 1, 128 * d - 5}) {
+        const index_t pads[4][2] = {{d, d}, {0, 0}, {2 * d, 0}, {d + 1, d - 1}};
+        for (const auto& pad : pads) {
+          for (index_t groups : {1, 2}) {
+            kk::conv1d_shape s;
+            s.batch = 2;
+            s.in_channels = groups == 1 ? 5 : 6;
+            s.out_channels = groups == 1 ? 25 : 26;
+            s.kernel = 3;
+            s.dilation = d;
+            s.pad_left = pad[0];
+            s.pad_right = pad[1];
+            s.groups = groups;
+            s.length = n + 2 * d - pad[0] - pad[1];  // out_length() == n
+            REQUIRE(s.out_length() == n);
+            CHECK(kk::detail::conv1d_wino_rows_fit(n, d));  // the forward takes the row path
+            check_shape<float>(s, ++seed, groups == 1);
+          }
+        }
+      }
+    }
+  }
+#endif
+
   TEST_CASE_TEMPLATE("results are bitwise the same on one and two threads", T, float, double) {
-    const kk::conv1d_shape s = same3(7, 20, 18, 45, 2);
+    const kk::conv1d_shape s = same3(7, 20, 18, 64, 2);  // float: the row path where AVX-512 has it
     std::mt19937 gen(4242);
     const auto x = draw<T>(s.batch * s.in_channels * s.length, gen);
     const auto w = draw<T>(s.out_channels * s.in_channels * 3, gen);

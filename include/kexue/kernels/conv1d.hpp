@@ -416,14 +416,15 @@ void conv1d_wino_input(const T* xt, index_t ld, index_t channels, index_t t0, in
   }
 }
 
-/// The transformed weight as the micro-kernel's B operand: for each group, k < 6 and panel q of nr output
-/// rows, u[((grp·6 + k)·panels + q)·in_rows·nr + c·nr + l] = Σ_t G[k, t] · f(q·nr + l, c, t) (0 beyond
-/// out_rows), where f(o, c, t) = w[grp·out_rows + o, c, t] (forward: out_rows = O/groups, in_rows = C/groups)
-/// or, `flip`, w[grp·in_rows + c, o, 2 − t] (input gradient: out_rows = C/groups, in_rows = O/groups). In the
-/// calling thread's buffer.
+/// The transformed weight in panels of `nr` output rows: for each group, k < 6 and panel q,
+/// u[((grp·6 + k)·panels + q)·in_rows·nr + c·nr + l] = Σ_t G[k, t] · f(q·nr + l, c, t) (0 beyond out_rows),
+/// where f(o, c, t) = w[grp·out_rows + o, c, t] (forward: out_rows = O/groups, in_rows = C/groups) or, `flip`,
+/// w[grp·in_rows + c, o, 2 − t] (input gradient: out_rows = C/groups, in_rows = O/groups). With nr the
+/// micro-kernel's nr this is its B operand (channels-last path); with nr = mr, its packed A operand (row
+/// path). In the calling thread's buffer.
 template <class T>
-const T* conv1d_wino_weight(const T* w, index_t groups, index_t out_rows, index_t in_rows, bool flip) {
-  constexpr index_t nr = gemm_config<T>::nr;
+const T* conv1d_wino_weight(const T* w, index_t groups, index_t out_rows, index_t in_rows, bool flip,
+                            index_t nr = gemm_config<T>::nr) {
   const index_t panels = ceil_div(out_rows, nr), panel = in_rows * nr;
   T* u = conv1d_buffer<T, slot_wino_weight>(groups * 6 * panels * panel);
   const index_t ks = panels * panel;  // distance between k and k + 1
@@ -477,6 +478,10 @@ void conv1d_wino_apply(const T* src, index_t in_rows, index_t length, index_t of
     const gemm_tile_args<T> args{T(1), T(0), true, false, nullptr};
     for (index_t b = b0; b < b1; ++b) {
       conv1d_transpose_padded(src + b * in_rows * length, in_rows, length, offset, positions, xt);
+      gemm_prefetcher next_item;  // the next item's source, to L2 over this item's micro-kernel calls
+      if (b + 1 < b1)
+        next_item.plan(src + (b + 1) * in_rows * length, 0, in_rows * length * index_t(sizeof(T)), 1,
+                       blocks * groups * panels * 6);
       for (index_t blk = 0; blk < blocks; ++blk) {
         const index_t t0 = tiles * blk / blocks, rows = tiles * (blk + 1) / blocks - t0;
         conv1d_wino_input(xt, in_rows, in_rows, t0, rows, d, v, mr * in_rows);
@@ -487,6 +492,7 @@ void conv1d_wino_apply(const T* src, index_t in_rows, index_t length, index_t of
             for (index_t k = 0; k < 6; ++k) {
               kernel(gi, v + k * mr * in_rows + grp * gi, in_rows, u + (grp * 6 + k) * k_u + q * gi * nr, nr,
                      m + k * mr * nr, nr, cols, args);
+              next_item.step();
             }
             // y = Aᵀ M for the block's tiles and this panel's output rows, into yt [n, out_rows].
             const index_t o0 = grp * go + q * nr;
@@ -531,6 +537,212 @@ void conv1d_wino_apply(const T* src, index_t in_rows, index_t length, index_t of
     }
   });
 }
+
+#ifdef KEXUE_CONV1D_AVX512_TRANSPOSE
+#define KEXUE_CONV1D_WINO_ROWS 1
+// The row path of F(4, 3) (AVX-512 floats, dilation 1, 2, 4 or 8): the same products with the roles swapped,
+// M_k [out rows, tiles] = U_k [out rows, in rows] · V_k [in rows, tiles], so that neither the source nor the
+// result is ever transposed in memory. The tiles of a row are grouped in blocks of 16 consecutive q (tile
+// (q, r) covers outputs 4dq + r + i·d): seen as the matrix X[q, s] = xp[4dq + s] (s < 4d), the six inputs of
+// the 16 tiles (q, r) of a block are the columns r, r + d, r + 2d, r + 3d of its 16 rows and, shifted by one
+// row, r and r + d. A block of a source row is split into its 4d columns in registers (4d·log2(4d) permutes
+// per 64d floats), transformed, and stored as the B operand (nr-wide panels of tiles, tile index
+// (block·d + r)·16 + lane); the results of a block are transformed back and interleaved the same way, straight
+// into the output row.
+
+/// col[j][l] = flat[l·S + j] for the 16·S floats flat of v[0..S) (16 rows of S columns, row-major): the S
+/// columns, each a register of 16 rows. S·log2(S) two-source permutes.
+template <int S>
+inline void conv1d_split_columns(const __m512* v, __m512* col) noexcept {
+  if constexpr (S == 1) {
+    col[0] = v[0];
+  } else {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512 e[S / 2], o[S / 2], ce[S / 2], co[S / 2];
+    for (int m = 0; m < S / 2; ++m) {  // the even and the odd elements of the flat sequence, in order
+      e[m] = _mm512_permutex2var_ps(v[2 * m], even, v[2 * m + 1]);
+      o[m] = _mm512_permutex2var_ps(v[2 * m], odd, v[2 * m + 1]);
+    }
+    conv1d_split_columns<S / 2>(e, ce);  // the even columns: 16 rows of S / 2
+    conv1d_split_columns<S / 2>(o, co);  // the odd ones
+    for (int j = 0; j < S / 2; ++j) {
+      col[2 * j] = ce[j];
+      col[2 * j + 1] = co[j];
+    }
+  }
+}
+
+/// The inverse of conv1d_split_columns: v[0..S) = the 16 rows of the columns col[0..S), row-major.
+template <int S>
+inline void conv1d_join_columns(const __m512* col, __m512* v) noexcept {
+  if constexpr (S == 1) {
+    v[0] = col[0];
+  } else {
+    const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    __m512 ce[S / 2], co[S / 2], e[S / 2], o[S / 2];
+    for (int j = 0; j < S / 2; ++j) {
+      ce[j] = col[2 * j];
+      co[j] = col[2 * j + 1];
+    }
+    conv1d_join_columns<S / 2>(ce, e);
+    conv1d_join_columns<S / 2>(co, o);
+    for (int m = 0; m < S / 2; ++m) {  // even and odd elements interleaved again
+      v[2 * m] = _mm512_permutex2var_ps(e[m], low, o[m]);
+      v[2 * m + 1] = _mm512_permutex2var_ps(e[m], high, o[m]);
+    }
+  }
+}
+
+/// Blocks of 16 tiles per residue r of an output length n at dilation d (the last one cut at n).
+inline index_t conv1d_wino_row_blocks(index_t n, index_t d) { return ceil_div(ceil_div(n, 4 * d), index_t(16)); }
+
+/// True where the row path applies: dilation 1, 2, 4 or 8, and the whole blocks of 16 tiles add at most
+/// 1/8 to the tiles the output needs (the channels-last path takes the other lengths).
+inline bool conv1d_wino_rows_fit(index_t n, index_t d) {
+  if (d != 1 && d != 2 && d != 4 && d != 8) return false;
+  const index_t q = ceil_div(n, 4 * d);
+  return 8 * 16 * conv1d_wino_row_blocks(n, d) <= 9 * q;
+}
+
+/// As conv1d_wino_apply through the row path, dilation D; ua is conv1d_wino_weight in mr-row panels.
+template <int D>
+void conv1d_wino_rows_apply(const float* src, index_t in_rows, index_t length, index_t offset, const float* ua,
+                            index_t out_rows, index_t n, const float* bias, const conv1d_shape& g, float* out) {
+  using config = gemm_config<float>;
+  constexpr index_t mr = config::mr, nr = config::nr, w = config::width;
+  static_assert(w == 16 && nr % 16 == 0, "the row path is written for 16-float registers");
+  constexpr int S = 4 * D;                                        // columns of X: one block of 4d outputs per row
+  constexpr index_t block_tiles = 16 * D;                         // tiles per block of 16 rows q
+  constexpr index_t chunk = block_tiles > nr ? block_tiles : nr;  // tiles turned into outputs together
+  const index_t groups = g.groups, gi = in_rows / groups, go = out_rows / groups;
+  const index_t blocks = conv1d_wino_row_blocks(n, D), tiles = blocks * block_tiles, panels = ceil_div(tiles, nr);
+  const index_t row_length = 16 * S * (blocks + 1);  // one more block: the shifted inputs of the last one
+  const index_t o_panels = ceil_div(go, mr), k_v = panels * in_rows * nr, k_u = o_panels * gi * mr;
+  const index_t lo = std::clamp<index_t>(offset, 0, row_length),
+                hi = std::clamp<index_t>(offset + length, lo, row_length);
+  parallel_for(0, g.batch, 1, [&](index_t b0, index_t b1) {
+    float* row = conv1d_buffer<float, slot_work0>(row_length);
+    float* v = conv1d_buffer<float, slot_work1>(6 * k_v);
+    float* m = conv1d_buffer<float, slot_work2>(6 * mr * nr);
+    float* y = conv1d_buffer<float, slot_work3>(4 * mr * chunk);  // Aᵀ M of a chunk: [i, row, tile]
+    const gemm_tile_args<float> args{1.0f, 0.0f, true, false, nullptr};
+    for (index_t b = b0; b < b1; ++b) {
+      gemm_prefetcher next_item;  // the next item's source, to L2 over this item's micro-kernel calls
+      if (b + 1 < b1)
+        next_item.plan(src + (b + 1) * in_rows * length, 0, in_rows * length * index_t(sizeof(float)), 1,
+                       groups * o_panels * panels * 6);
+      // V_k [in rows, tiles] in nr-wide panels: v[k·k_v + (panel·in_rows + c)·nr + tile % nr].
+      for (index_t c = 0; c < in_rows; ++c) {
+        std::fill(row, row + lo, 0.0f);
+        std::copy(src + (b * in_rows + c) * length + (lo - offset), src + (b * in_rows + c) * length + (hi - offset),
+                  row + lo);
+        std::fill(row + hi, row + row_length, 0.0f);
+        __m512 raw[S], prev[S], next[S];
+        for (int s = 0; s < S; ++s) raw[s] = _mm512_loadu_ps(row + 16 * s);
+        conv1d_split_columns<S>(raw, prev);
+        for (index_t j = 0; j < blocks; ++j) {
+          for (int s = 0; s < S; ++s) raw[s] = _mm512_loadu_ps(row + 16 * S * (j + 1) + 16 * s);
+          conv1d_split_columns<S>(raw, next);
+          for (int r = 0; r < D; ++r) {
+            const __m512 x0 = prev[r], x1 = prev[r + D], x2 = prev[r + 2 * D], x3 = prev[r + 3 * D];
+            const __m512 x4 =
+                _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next[r]), _mm512_castps_si512(prev[r]), 1));
+            const __m512 x5 = _mm512_castsi512_ps(
+                _mm512_alignr_epi32(_mm512_castps_si512(next[r + D]), _mm512_castps_si512(prev[r + D]), 1));
+            const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+            const __m512 a = _mm512_fnmadd_ps(four, x2, x4), bb = _mm512_fmsub_ps(four, x1, x3);
+            const __m512 e = _mm512_sub_ps(x4, x2), f = _mm512_mul_ps(two, _mm512_sub_ps(x1, x3));
+            const index_t tile = (j * D + r) * 16;
+            float* at = v + ((tile / nr) * in_rows + c) * nr + tile % nr;
+            _mm512_storeu_ps(at, _mm512_add_ps(_mm512_fnmadd_ps(five, x2, _mm512_mul_ps(four, x0)), x4));
+            _mm512_storeu_ps(at + k_v, _mm512_sub_ps(a, bb));
+            _mm512_storeu_ps(at + 2 * k_v, _mm512_add_ps(a, bb));
+            _mm512_storeu_ps(at + 3 * k_v, _mm512_sub_ps(e, f));
+            _mm512_storeu_ps(at + 4 * k_v, _mm512_add_ps(e, f));
+            _mm512_storeu_ps(at + 5 * k_v, _mm512_add_ps(_mm512_fnmadd_ps(five, x3, _mm512_mul_ps(four, x1)), x5));
+          }
+          for (int s = 0; s < S; ++s) prev[s] = next[s];
+        }
+      }
+      // M_k = U_k V_k per mr rows and chunk of tiles, then y = Aᵀ M (+ bias) interleaved into the output rows.
+      for (index_t grp = 0; grp < groups; ++grp) {
+        for (index_t p = 0; p < o_panels; ++p) {
+          const index_t rows = std::min(mr, go - p * mr), o0 = grp * go + p * mr;
+          for (index_t t0 = 0; t0 < tiles; t0 += chunk) {
+            const index_t chunk_tiles = std::min(chunk, tiles - t0);
+            for (index_t c0 = 0; c0 < chunk_tiles; c0 += nr) {
+              const index_t cols = std::min(nr, chunk_tiles - c0), panel = (t0 + c0) / nr;
+              const auto kernel = gemm_kernel_for<float>(false, static_cast<int>(rows), static_cast<int>(cols / w));
+              for (index_t k = 0; k < 6; ++k) {
+                kernel(gi, ua + (grp * 6 + k) * k_u + p * gi * mr, mr, v + k * k_v + (panel * in_rows + grp * gi) * nr,
+                       nr, m + k * mr * nr, nr, cols, args);
+                next_item.step();
+              }
+              for (index_t i = 0; i < rows; ++i) {
+                const __m512 bl = _mm512_set1_ps(bias != nullptr ? bias[o0 + i] : 0.0f);
+                for (index_t l = 0; l < cols; l += 16) {
+                  const float* mk = m + i * nr + l;
+                  const __m512 m0 = _mm512_loadu_ps(mk), m1 = _mm512_loadu_ps(mk + mr * nr),
+                               m2 = _mm512_loadu_ps(mk + 2 * mr * nr), m3 = _mm512_loadu_ps(mk + 3 * mr * nr),
+                               m4 = _mm512_loadu_ps(mk + 4 * mr * nr), m5 = _mm512_loadu_ps(mk + 5 * mr * nr);
+                  const __m512 s12 = _mm512_add_ps(m1, m2), d12 = _mm512_sub_ps(m1, m2);
+                  const __m512 s34 = _mm512_add_ps(m3, m4), d34 = _mm512_sub_ps(m3, m4);
+                  float* yk = y + i * chunk + c0 + l;
+                  _mm512_storeu_ps(yk, _mm512_add_ps(_mm512_add_ps(bl, m0), _mm512_add_ps(s12, s34)));
+                  _mm512_storeu_ps(yk + mr * chunk, _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d34, _mm512_add_ps(bl, d12)));
+                  _mm512_storeu_ps(yk + 2 * mr * chunk,
+                                   _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s34, _mm512_add_ps(bl, s12)));
+                  _mm512_storeu_ps(
+                      yk + 3 * mr * chunk,
+                      _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d34, _mm512_add_ps(bl, d12)), m5));
+                }
+              }
+            }
+            // Each block of 16 rows q in the chunk: columns r + i·d from y, joined into 64d consecutive outputs.
+            for (index_t i = 0; i < rows; ++i) {
+              float* dst = out + (b * out_rows + o0 + i) * n;
+              for (index_t jb = 0; jb * block_tiles < chunk_tiles; ++jb) {
+                const index_t j = (t0 + jb * block_tiles) / block_tiles;
+                __m512 col[S], joined[S];
+                for (int r = 0; r < D; ++r)
+                  for (int q = 0; q < 4; ++q)
+                    col[r + q * D] = _mm512_loadu_ps(y + (q * mr + i) * chunk + jb * block_tiles + r * 16);
+                conv1d_join_columns<S>(col, joined);
+                const index_t first = j * 16 * S;
+                for (int s = 0; s < S; ++s) {
+                  const index_t at = first + 16 * s;
+                  if (at + 16 <= n) {
+                    _mm512_storeu_ps(dst + at, joined[s]);
+                  } else if (at < n) {
+                    _mm512_mask_storeu_ps(dst + at, static_cast<__mmask16>((1u << (n - at)) - 1u), joined[s]);
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+/// The row path at the dilation of g (1, 2, 4 or 8: see conv1d_wino_rows_fit).
+inline void conv1d_wino_rows(const float* src, index_t in_rows, index_t length, index_t offset, const float* ua,
+                             index_t out_rows, index_t n, const float* bias, const conv1d_shape& g, float* out) {
+  switch (g.dilation) {
+    case 1:
+      return conv1d_wino_rows_apply<1>(src, in_rows, length, offset, ua, out_rows, n, bias, g, out);
+    case 2:
+      return conv1d_wino_rows_apply<2>(src, in_rows, length, offset, ua, out_rows, n, bias, g, out);
+    case 4:
+      return conv1d_wino_rows_apply<4>(src, in_rows, length, offset, ua, out_rows, n, bias, g, out);
+    default:
+      return conv1d_wino_rows_apply<8>(src, in_rows, length, offset, ua, out_rows, n, bias, g, out);
+  }
+}
+#endif
 
 /// As conv1d_weight_grad for kernel 3, through F(4, 3): dU_k [O/groups, C/groups] = Σ_b dM_k(gy_b) · V_k(x_b)ᵀ,
 /// summed per batch chunk (items in order), then dw = Gᵀ Σ_chunks dU in chunk order. Per item: x transposed
@@ -685,6 +897,16 @@ void conv1d_taps_weight_grad(const T* x, const T* gy, const conv1d_shape& g, T* 
 template <class T>
 void conv1d_forward(const conv1d_shape& s, const T* x, const T* w, const T* bias, T* y) {
   if (detail::conv1d_use_winograd<T>(s)) {
+#ifdef KEXUE_CONV1D_WINO_ROWS
+    if constexpr (std::is_same_v<T, float>) {
+      if (detail::conv1d_wino_rows_fit(s.out_length(), s.dilation)) {
+        const float* ua =
+            detail::conv1d_wino_weight(w, s.groups, s.group_out(), s.group_in(), false, detail::gemm_config<float>::mr);
+        return detail::conv1d_wino_rows(x, s.in_channels, s.length, s.pad_left, ua, s.out_channels, s.out_length(),
+                                        bias, s, y);
+      }
+    }
+#endif
     const T* u = detail::conv1d_wino_weight(w, s.groups, s.group_out(), s.group_in(), false);
     return detail::conv1d_wino_apply(x, s.in_channels, s.length, s.pad_left, u, s.out_channels, s.out_length(), bias, s,
                                      y);
@@ -700,6 +922,16 @@ template <class T>
 void conv1d_input_grad(const conv1d_shape& s, const T* gy, const T* w, T* dx) {
   const index_t span = (s.kernel - 1) * s.dilation;
   if (detail::conv1d_use_winograd<T>(s)) {
+#ifdef KEXUE_CONV1D_WINO_ROWS
+    if constexpr (std::is_same_v<T, float>) {
+      if (detail::conv1d_wino_rows_fit(s.length, s.dilation)) {
+        const float* ua =
+            detail::conv1d_wino_weight(w, s.groups, s.group_in(), s.group_out(), true, detail::gemm_config<float>::mr);
+        return detail::conv1d_wino_rows(gy, s.out_channels, s.out_length(), span - s.pad_left, ua, s.in_channels,
+                                        s.length, static_cast<const float*>(nullptr), s, dx);
+      }
+    }
+#endif
     const T* u = detail::conv1d_wino_weight(w, s.groups, s.group_in(), s.group_out(), true);
     return detail::conv1d_wino_apply(gy, s.out_channels, s.out_length(), span - s.pad_left, u, s.in_channels, s.length,
                                      static_cast<const T*>(nullptr), s, dx);
