@@ -282,9 +282,11 @@ namespace detail {
 /// @brief Spreads software prefetches of a 2-D strided region (the next block of A or B to be packed, or the
 ///        rows of A the next micro-panel reads in place) over the kernel calls of the current block, so that
 ///        reading it from L3 or memory overlaps with arithmetic instead of stalling the packing routine. Lines
-///        go to L2.
+///        go to L2; with `for_write`, in the exclusive state (a region about to be overwritten: its stores then
+///        do not wait for the line).
 struct gemm_prefetcher {
   const char* row = nullptr;
+  bool for_write = false;
   index_t stride = 0;     // bytes between rows
   index_t row_bytes = 0;  // bytes per row
   index_t rows = 0;       // rows left
@@ -306,7 +308,11 @@ struct gemm_prefetcher {
   }
   void step() noexcept {
     for (index_t i = 0; i < per_call && rows > 0; ++i) {
-      __builtin_prefetch(row + offset, 0, 2);
+      if (for_write) {
+        __builtin_prefetch(row + offset, 1, 2);
+      } else {
+        __builtin_prefetch(row + offset, 0, 2);
+      }
       offset += 64;
       if (offset >= row_bytes) {
         offset = 0;
