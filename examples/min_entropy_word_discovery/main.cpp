@@ -14,8 +14,9 @@
 //
 // Data: by default a synthetic corpus from a hidden lexicon, so recovery is measurable: 300 distinct "words" of 2-5
 // letters over a 40-letter alphabet (a-z, A-N; with 20 letters, as the spec suggests, adjacent-pair statistics are
-// too weak: top-50 recall 0.36-0.50, boundary F1 0.60-0.64 on seeds 1-3), a Zipf(1) unigram over them, sentences of 4-12 words with the spaces deleted
-// (sentence ends stay known, as punctuation would); 40 000 words ≈ 140 000 letters (--full: 400 000 words, ≈ 1.2 s).
+// too weak: top-50 recall 0.36-0.50, boundary F1 0.60-0.64 on seeds 1-3), a Zipf(1) unigram over them, sentences of
+// 4-12 words with the spaces deleted (sentence ends stay known, as punctuation would); 40 000 words ≈ 140 000 letters
+// (--full: 400 000 words, ≈ 1.2 s).
 // --corpus FILE: a UTF-8 text (e.g. /usr/share/games/fortunes/tang300.u8, song100.u8, chinese.u8), tokenised by
 // Unicode code point; every non-CJK code point (punctuation, ASCII, the fortune files' colour codes) ends a
 // sentence. On a real corpus nothing is claimed: the discovered words and L against H_c are printed.
@@ -64,7 +65,7 @@ using kexue_examples::claim;
 
 namespace {
 
-using text = std::u32string;              // one sentence or word, one element per code point
+using text = std::u32string;                         // one sentence or word, one element per code point
 using count_map = std::unordered_map<text, double>;  // word -> count (double: de-redundancy adds counts)
 
 struct corpus {
@@ -331,16 +332,103 @@ lexicon_result build_lexicon(const std::vector<text>& sentences, const ngram_cou
   return r;
 }
 
-/// Word-boundary precision/recall/F1 (boundaries strictly inside sentences).
-struct boundary_scores {
-  double precision, recall, f1;
+/// The merge identity L_new − L = −F_ab/l, checked by merging every "ab" of the corpus for the 30 most frequent
+/// pairs a ≠ b of characters (l = 1 before the merge, L = H_c); and the bound F*_ab ≤ F_ab over every pair seen.
+struct merge_check {
+  double max_err, min_gap;
 };
 
+merge_check check_merge_identity(const std::vector<text>& sentences, const ngram_counts& counts, double h_c) {
+  std::vector<std::pair<double, std::uint64_t>> by_count;
+  double min_gap = 1e300;
+  for (const auto& [key, nab] : counts.pairs) {
+    const auto a = static_cast<char32_t>(key >> 32), b = static_cast<char32_t>(key & 0xFFFFFFFFu);
+    if (a == b) continue;  // "aa" occurrences can overlap: the formula's N'_a = N_a − N_ab needs a ≠ b
+    by_count.push_back({nab, key});
+    const double pa = counts.chars.at(a) / counts.total, pb = counts.chars.at(b) / counts.total;
+    const double pab = nab / counts.total;
+    min_gap = std::min(min_gap, merge_gain(pa, pb, pab) - merge_gain_bound(pa, pb, pab));
+  }
+  std::sort(by_count.rbegin(), by_count.rend());
+  by_count.resize(std::min<std::size_t>(by_count.size(), 30));
+  double max_err = 0;
+  std::printf("%6s %10s %10s %12s %12s %12s\n", "pair", "p_ab", "PMI", "F_ab", "F*_ab", "dL+F/l");
+  for (std::size_t k = 0; k < by_count.size(); ++k) {
+    const std::uint64_t key = by_count[k].second;
+    const auto a = static_cast<char32_t>(key >> 32), b = static_cast<char32_t>(key & 0xFFFFFFFFu);
+    const double pa = counts.chars.at(a) / counts.total, pb = counts.chars.at(b) / counts.total;
+    const double pab = by_count[k].first / counts.total;
+    const double f = merge_gain(pa, pb, pab);
+    // Merge every "ab" of the corpus and count units again.
+    count_map merged;
+    const text ab{a, b};
+    for (const text& s : sentences) {
+      for (std::size_t i = 0; i < s.size();) {
+        if (i + 1 < s.size() && s[i] == a && s[i + 1] == b) {
+          merged[ab] += 1;
+          i += 2;
+        } else {
+          merged[text(1, s[i])] += 1;
+          i += 1;
+        }
+      }
+    }
+    const double err = (code_length_per_char(merged) - h_c) + f / 1.0;  // l = 1 before the merge
+    max_err = std::max(max_err, std::fabs(err));
+    if (k < 5) {
+      std::printf("%6s %10.5f %10.4f %12.4e %12.4e %12.2e\n", utf8(ab).c_str(), pab, std::log(pab / (pa * pb)), f,
+                  merge_gain_bound(pa, pb, pab), err);
+    }
+  }
+  std::printf("(%zu pairs checked)\n", by_count.size());
+  return {max_err, min_gap};
+}
+
+/// Word boundaries strictly inside a sentence, from its word lengths.
 std::vector<std::size_t> boundaries(const std::vector<int>& lens) {
   std::vector<std::size_t> b;
   std::size_t at = 0;
   for (std::size_t k = 0; k + 1 < lens.size(); ++k) b.push_back(at += lens[k]);
   return b;
+}
+
+void count_words(const text& s, const std::vector<int>& lens, count_map& units) {
+  std::size_t at = 0;
+  for (int len : lens) {
+    units[s.substr(at, len)] += 1;
+    at += len;
+  }
+}
+
+/// The corpus segmented with a lexicon: word counts, the true segmentation's word counts, and the boundary
+/// precision/recall/F1 against the truth (synthetic data only).
+struct segmentation {
+  count_map units, true_units;
+  double precision = 0, recall = 0, f1 = 0;
+};
+
+segmentation segment_corpus(const corpus& data, const lexicon_result& lex) {
+  double lex_total = 0;
+  for (const auto& [w, n] : lex.words) lex_total += n;
+  segmentation out;
+  std::size_t tp = 0, n_pred = 0, n_true = 0;
+  for (std::size_t k = 0; k < data.sentences.size(); ++k) {
+    const text& s = data.sentences[k];
+    const std::vector<int> lens = segment(s, lex.words, lex_total, lex.max_len);
+    count_words(s, lens, out.units);
+    if (data.word_lengths.empty()) continue;
+    count_words(s, data.word_lengths[k], out.true_units);
+    const std::vector<std::size_t> pred = boundaries(lens), truth = boundaries(data.word_lengths[k]);
+    std::vector<std::size_t> both;
+    std::set_intersection(pred.begin(), pred.end(), truth.begin(), truth.end(), std::back_inserter(both));
+    tp += both.size();
+    n_pred += pred.size();
+    n_true += truth.size();
+  }
+  out.precision = n_pred ? static_cast<double>(tp) / n_pred : 0;
+  out.recall = n_true ? static_cast<double>(tp) / n_true : 0;
+  out.f1 = out.precision + out.recall > 0 ? 2 * out.precision * out.recall / (out.precision + out.recall) : 0;
+  return out;
 }
 
 }  // namespace
@@ -371,8 +459,7 @@ int main(int argc, char** argv) try {
   const ngram_counts counts = count_ngrams(data.sentences);
   std::printf("min_entropy_word_discovery: %s, %zu sentences, %.0f characters, %zu distinct, seed %llu\n",
               synthetic ? "synthetic corpus (300 hidden words, 40 letters, Zipf(1))" : corpus_path.c_str(),
-              data.sentences.size(), counts.total, counts.chars.size(),
-              static_cast<unsigned long long>(options.seed));
+              data.sentences.size(), counts.total, counts.chars.size(), static_cast<unsigned long long>(options.seed));
   bool pass = true;
 
   // 1. The merge identity: L_new − L = −F_ab/l for character units, checked by actually merging.
@@ -380,55 +467,12 @@ int main(int argc, char** argv) try {
   for (const auto& [ch, n] : counts.chars) char_units[text(1, ch)] = n;
   const double h_c = code_length_per_char(char_units);  // l = 1: L = H_c
   std::printf("character entropy H_c = %.4f nats = %.4f bits/char\n", h_c, h_c / std::log(2.0));
-  {
-    std::vector<std::pair<double, std::uint64_t>> by_count;
-    double min_gap = 1e300;
-    for (const auto& [key, nab] : counts.pairs) {
-      const auto a = static_cast<char32_t>(key >> 32), b = static_cast<char32_t>(key & 0xFFFFFFFFu);
-      if (a == b) continue;  // "aa" occurrences can overlap: the formula's N'_a = N_a − N_ab needs a ≠ b
-      by_count.push_back({nab, key});
-      const double pa = counts.chars.at(a) / counts.total, pb = counts.chars.at(b) / counts.total;
-      const double pab = nab / counts.total;
-      min_gap = std::min(min_gap, merge_gain(pa, pb, pab) - merge_gain_bound(pa, pb, pab));
-    }
-    std::sort(by_count.rbegin(), by_count.rend());
-    by_count.resize(std::min<std::size_t>(by_count.size(), 30));
-    double max_err = 0;
-    std::printf("%6s %10s %10s %12s %12s %12s\n", "pair", "p_ab", "PMI", "F_ab", "F*_ab", "dL+F/l");
-    for (std::size_t k = 0; k < by_count.size(); ++k) {
-      const std::uint64_t key = by_count[k].second;
-      const auto a = static_cast<char32_t>(key >> 32), b = static_cast<char32_t>(key & 0xFFFFFFFFu);
-      const double pa = counts.chars.at(a) / counts.total, pb = counts.chars.at(b) / counts.total;
-      const double pab = by_count[k].first / counts.total;
-      const double f = merge_gain(pa, pb, pab);
-      // Merge every "ab" of the corpus and count units again.
-      count_map merged;
-      const text ab{a, b};
-      for (const text& s : data.sentences) {
-        for (std::size_t i = 0; i < s.size();) {
-          if (i + 1 < s.size() && s[i] == a && s[i + 1] == b) {
-            merged[ab] += 1;
-            i += 2;
-          } else {
-            merged[text(1, s[i])] += 1;
-            i += 1;
-          }
-        }
-      }
-      const double err = (code_length_per_char(merged) - h_c) + f / 1.0;  // l = 1 before the merge
-      max_err = std::max(max_err, std::fabs(err));
-      if (k < 5) {
-        std::printf("%6s %10.5f %10.4f %12.4e %12.4e %12.2e\n", utf8(ab).c_str(), pab, std::log(pab / (pa * pb)), f,
-                    merge_gain_bound(pa, pb, pab), err);
-      }
-    }
-    std::printf("(%zu pairs checked)\n", by_count.size());
-    if (synthetic) {
-      pass &= claim("merge_identity_max_err", max_err, "<= 1e-12", max_err <= 1e-12);
-      pass &= claim("fstar_below_f_min_gap", min_gap, ">= 0", min_gap >= 0);
-    } else {
-      std::printf("note: merge identity max err %.3g, min F - F* %.3g\n", max_err, min_gap);
-    }
+  const merge_check merge = check_merge_identity(data.sentences, counts, h_c);
+  if (synthetic) {
+    pass &= claim("merge_identity_max_err", merge.max_err, "<= 1e-12", merge.max_err <= 1e-12);
+    pass &= claim("fstar_below_f_min_gap", merge.min_gap, ">= 0", merge.min_gap >= 0);
+  } else {
+    std::printf("note: merge identity max err %.3g, min F - F* %.3g\n", merge.max_err, merge.min_gap);
   }
 
   // 2. Lexicon construction.
@@ -439,37 +483,14 @@ int main(int argc, char** argv) try {
   const lexicon_result lex = build_lexicon(data.sentences, counts, lex_options);
   std::size_t multi = 0;
   for (const auto& [w, n] : lex.words) multi += w.size() > 1;
-  std::printf("lexicon: min_count %.0f, min_pmi %.1f: %zu distinct pieces, %zu candidates kept, %zu removed by "
-              "de-redundancy, %zu multi-character words\n",
-              min_count, lex_options.min_pmi, lex.pieces, lex.candidates, lex.removed, multi);
+  std::printf(
+      "lexicon: min_count %.0f, min_pmi %.1f: %zu distinct pieces, %zu candidates kept, %zu removed by "
+      "de-redundancy, %zu multi-character words\n",
+      min_count, lex_options.min_pmi, lex.pieces, lex.candidates, lex.removed, multi);
 
   // 3. Segment the corpus with the induced lexicon; L = H/l against H_c.
-  double lex_total = 0;
-  for (const auto& [w, n] : lex.words) lex_total += n;
-  count_map seg_units, true_units;
-  std::size_t tp = 0, n_pred = 0, n_true = 0;
-  for (std::size_t k = 0; k < data.sentences.size(); ++k) {
-    const text& s = data.sentences[k];
-    const std::vector<int> lens = segment(s, lex.words, lex_total, lex.max_len);
-    std::size_t at = 0;
-    for (int len : lens) {
-      seg_units[s.substr(at, len)] += 1;
-      at += len;
-    }
-    if (!synthetic) continue;
-    at = 0;
-    for (int len : data.word_lengths[k]) {
-      true_units[s.substr(at, len)] += 1;
-      at += len;
-    }
-    const std::vector<std::size_t> pred = boundaries(lens), truth = boundaries(data.word_lengths[k]);
-    std::vector<std::size_t> both;
-    std::set_intersection(pred.begin(), pred.end(), truth.begin(), truth.end(), std::back_inserter(both));
-    tp += both.size();
-    n_pred += pred.size();
-    n_true += truth.size();
-  }
-  const double l_seg = code_length_per_char(seg_units);
+  const segmentation seg = segment_corpus(data, lex);
+  const double l_seg = code_length_per_char(seg.units);
   std::printf("after segmentation with the induced lexicon: L = H/l = %.4f nats/char (%.4f bits), L/H_c = %.4f\n",
               l_seg, l_seg / std::log(2.0), l_seg / h_c);
 
@@ -485,7 +506,7 @@ int main(int argc, char** argv) try {
   std::printf("\n");
 
   if (synthetic) {
-    const double l_true = code_length_per_char(true_units);
+    const double l_true = code_length_per_char(seg.true_units);
     std::printf("true segmentation: L = %.4f nats/char, L/H_c = %.4f\n", l_true, l_true / h_c);
     const std::unordered_set<text> hidden(words.begin(), words.end());
     int found50 = 0, found_all = 0;
@@ -502,20 +523,20 @@ int main(int argc, char** argv) try {
       if (k < top) correct50 += ok;
     }
     const double recall50 = found50 / 50.0, precision50 = top ? correct50 / static_cast<double>(top) : 0.0;
-    const double bp = n_pred ? static_cast<double>(tp) / n_pred : 0, br = n_true ? static_cast<double>(tp) / n_true : 0;
-    const double f1 = bp + br > 0 ? 2 * bp * br / (bp + br) : 0;
-    std::printf("recovery: top-50 recall %.2f, all-300 recall %.2f; precision of the top-50 induced %.2f, of all "
-                "%zu induced %.2f; boundaries P %.3f R %.3f F1 %.3f\n",
-                recall50, found_all / 300.0, precision50, ranked.size(),
-                ranked.empty() ? 0.0 : correct_all / static_cast<double>(ranked.size()), bp, br, f1);
+    std::printf(
+        "recovery: top-50 recall %.2f, all-300 recall %.2f; precision of the top-50 induced %.2f, of all "
+        "%zu induced %.2f; boundaries P %.3f R %.3f F1 %.3f\n",
+        recall50, found_all / 300.0, precision50, ranked.size(),
+        ranked.empty() ? 0.0 : correct_all / static_cast<double>(ranked.size()), seg.precision, seg.recall, seg.f1);
     pass &= claim("top50_recall", recall50, ">= 0.6", recall50 >= 0.6);
     pass &= claim("lexicon_precision_top50", precision50, ">= 0.55", precision50 >= 0.55);
-    pass &= claim("boundary_f1", f1, ">= 0.65", f1 >= 0.65);
+    pass &= claim("boundary_f1", seg.f1, ">= 0.65", seg.f1 >= 0.65);
     pass &= claim("L_over_Hc", l_seg / h_c, "<= 0.7", l_seg / h_c <= 0.7);
   } else {
-    std::printf("note: article (WeChat corpus): H_c = 9.65 bits/char, L = 7.2 bits/char after segmentation; "
-                "here H_c = %.3f, L = %.3f bits/char\n",
-                h_c / std::log(2.0), l_seg / std::log(2.0));
+    std::printf(
+        "note: article (WeChat corpus): H_c = 9.65 bits/char, L = 7.2 bits/char after segmentation; "
+        "here H_c = %.3f, L = %.3f bits/char\n",
+        h_c / std::log(2.0), l_seg / std::log(2.0));
   }
   return pass ? 0 : 1;
 } catch (const std::exception& e) {
