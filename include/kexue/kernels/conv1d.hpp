@@ -385,12 +385,13 @@ void conv1d_transpose_padded(const T* src, index_t channels, index_t length, ind
 }
 
 /// V_k of `count` tiles from t0 on: v[k·k_stride + r·ld + c] = Σ_i Bᵀ[k, i] · xt[(start(t0 + r) + i·d)·ld + c]
-/// for c < channels, xt channels-last with row stride ld.
-template <class T>
+/// for c < channels, xt channels-last with row stride ld; start(t) is the first input of tile t (by default
+/// conv1d_wino_start(t, d)).
+template <class T, class Start>
 void conv1d_wino_input(const T* xt, index_t ld, index_t channels, index_t t0, index_t count, index_t d, T* v,
-                       index_t k_stride) {
+                       index_t k_stride, Start start) {
   for (index_t r = 0; r < count; ++r) {
-    const T* __restrict x0 = xt + conv1d_wino_start(t0 + r, d) * ld;
+    const T* __restrict x0 = xt + start(t0 + r) * ld;
     const T* __restrict x1 = x0 + d * ld;
     const T* __restrict x2 = x1 + d * ld;
     const T* __restrict x3 = x2 + d * ld;
@@ -484,7 +485,8 @@ void conv1d_wino_apply(const T* src, index_t in_rows, index_t length, index_t of
                        blocks * groups * panels * 6);
       for (index_t blk = 0; blk < blocks; ++blk) {
         const index_t t0 = tiles * blk / blocks, rows = tiles * (blk + 1) / blocks - t0;
-        conv1d_wino_input(xt, in_rows, in_rows, t0, rows, d, v, mr * in_rows);
+        conv1d_wino_input(xt, in_rows, in_rows, t0, rows, d, v, mr * in_rows,
+                          [d](index_t t) { return conv1d_wino_start(t, d); });
         for (index_t grp = 0; grp < groups; ++grp) {
           for (index_t q = 0; q < panels; ++q) {
             const index_t cols = std::min(nr, go - q * nr);
@@ -753,6 +755,36 @@ inline void conv1d_wino_rows(const float* src, index_t in_rows, index_t length, 
 }
 #endif
 
+/// dw[grp·og + o, c, t] = Σ_k G[k, t] · Σ_q partial[q, grp, k, o, c] for partial [chunks, groups, 6, O/groups,
+/// C/groups] (the sums dU_k of each batch chunk), the chunks added in order (into chunk 0).
+template <class T>
+void conv1d_wino_weight_grad_finish(T* partial, const conv1d_shape& g, index_t chunks, T* dw) {
+  const index_t og = g.group_out(), cg = g.group_in(), groups = g.groups, per = 6 * og * cg;
+  parallel_for(0, groups * og, std::max<index_t>(1, 4096 / std::max<index_t>(1, 6 * chunks * cg)),
+               [&](index_t r0, index_t r1) {
+                 const T sixth = T(1) / T(6), twelfth = T(1) / T(12), twenty_fourth = T(1) / T(24);
+                 for (index_t r = r0; r < r1; ++r) {
+                   T* u = partial + r / og * per + r % og * cg;  // u_k[c] at u[k·og·cg + c]
+                   for (index_t k = 0; k < 6; ++k) {
+                     T* __restrict sum = u + k * og * cg;
+                     for (index_t qq = 1; qq < chunks; ++qq) {
+                       const T* __restrict add = sum + qq * groups * per;
+                       for (index_t c = 0; c < cg; ++c) sum[c] += add[c];
+                     }
+                   }
+                   T* out = dw + r * cg * 3;
+                   const index_t ks = og * cg;
+                   for (index_t c = 0; c < cg; ++c) {
+                     const T s12 = u[ks + c] + u[2 * ks + c], d12 = u[2 * ks + c] - u[ks + c];
+                     const T s34 = u[3 * ks + c] + u[4 * ks + c], d34 = u[3 * ks + c] - u[4 * ks + c];
+                     out[c * 3] = u[c] * T(0.25) - s12 * sixth + s34 * twenty_fourth;
+                     out[c * 3 + 1] = d12 * sixth + d34 * twelfth;
+                     out[c * 3 + 2] = (s34 - s12) * sixth + u[5 * ks + c];
+                   }
+                 }
+               });
+}
+
 /// As conv1d_weight_grad for kernel 3, through F(4, 3): dU_k [O/groups, C/groups] = Σ_b dM_k(gy_b) · V_k(x_b)ᵀ,
 /// summed per batch chunk (items in order), then dw = Gᵀ Σ_chunks dU in chunk order. Per item: x transposed
 /// and transformed (V_k channels-last [tiles, C], the B operand read in place), gy packed per group into mr-row
@@ -777,7 +809,7 @@ void conv1d_wino_weight_grad(const T* x, const T* gy, const conv1d_shape& g, T* 
       const index_t b_begin = g.batch * q / chunks, b_end = g.batch * (q + 1) / chunks;
       for (index_t b = b_begin; b < b_end; ++b) {
         conv1d_transpose_padded(x + b * ci * g.length, ci, g.length, g.pad_left, positions, xt);
-        conv1d_wino_input(xt, ci, ci, 0, tiles, d, v, tiles * ci);
+        conv1d_wino_input(xt, ci, ci, 0, tiles, d, v, tiles * ci, [d](index_t t) { return conv1d_wino_start(t, d); });
         for (index_t grp = 0; grp < groups; ++grp) {
           gemm_pack_a(false, gy + (b * g.out_channels + grp * og) * lo, lo, og, lo, gp);
           // dM_k = A gy per tile, in the packed panels: dm[(k·o_panels + p)·tiles·mr + t·mr + i].
@@ -827,31 +859,104 @@ void conv1d_wino_weight_grad(const T* x, const T* gy, const conv1d_shape& g, T* 
       }
     }
   });
-  // dw[grp·og + o, c, t] = Σ_k G[k, t] · Σ_q partial[q, grp, k, o, c], the chunks added in order (into chunk 0).
-  parallel_for(0, groups * og, std::max<index_t>(1, 4096 / std::max<index_t>(1, 6 * chunks * cg)),
-               [&](index_t r0, index_t r1) {
-                 const T sixth = T(1) / T(6), twelfth = T(1) / T(12), twenty_fourth = T(1) / T(24);
-                 for (index_t r = r0; r < r1; ++r) {
-                   T* u = partial + r / og * per + r % og * cg;  // u_k[c] at u[k·og·cg + c]
-                   for (index_t k = 0; k < 6; ++k) {
-                     T* __restrict sum = u + k * og * cg;
-                     for (index_t qq = 1; qq < chunks; ++qq) {
-                       const T* __restrict add = sum + qq * groups * per;
-                       for (index_t c = 0; c < cg; ++c) sum[c] += add[c];
-                     }
-                   }
-                   T* out = dw + r * cg * 3;
-                   const index_t ks = og * cg;
-                   for (index_t c = 0; c < cg; ++c) {
-                     const T s12 = u[ks + c] + u[2 * ks + c], d12 = u[2 * ks + c] - u[ks + c];
-                     const T s34 = u[3 * ks + c] + u[4 * ks + c], d34 = u[3 * ks + c] - u[4 * ks + c];
-                     out[c * 3] = u[c] * T(0.25) - s12 * sixth + s34 * twenty_fourth;
-                     out[c * 3 + 1] = d12 * sixth + d34 * twelfth;
-                     out[c * 3 + 2] = (s34 - s12) * sixth + u[5 * ks + c];
-                   }
-                 }
-               });
+  conv1d_wino_weight_grad_finish(partial, g, chunks, dw);
 }
+
+#ifdef KEXUE_CONV1D_WINO_ROWS
+/// As conv1d_wino_weight_grad through the row path's tiles (dilation D, see conv1d_wino_rows_apply):
+/// dU_k [O/groups, C/groups] += dM_k · V_k over two items at a time (a depth of two items' tiles per call).
+/// dM_k [O, tiles] is split from the rows of gy in registers (the A operand read in place, no packing); V_k
+/// [tiles, C] comes from x transposed, as on the channels-last path, tile (q, r) of block j being row
+/// (j·D + r)·16 + q % 16.
+template <int D>
+void conv1d_wino_rows_weight_grad(const float* x, const float* gy, const conv1d_shape& g, float* dw) {
+  using config = gemm_config<float>;
+  constexpr index_t mr = config::mr, nr = config::nr, w = config::width;
+  constexpr int S = 4 * D;
+  constexpr index_t block_tiles = 16 * D, pair = 2;
+  const index_t og = g.group_out(), cg = g.group_in(), lo = g.out_length(), ci = g.in_channels, co = g.out_channels;
+  const index_t groups = g.groups, per = 6 * og * cg;  // per chunk and group
+  const index_t blocks = conv1d_wino_row_blocks(lo, D), tiles = blocks * block_tiles, depth_max = pair * tiles;
+  const index_t positions = 16 * S * blocks + 2 * D, row_length = 16 * S * blocks;
+  const index_t o_panels = ceil_div(og, mr), chunks = conv1d_weight_grad_chunks(g.batch);
+  float* partial = conv1d_buffer<float, slot_partial>(chunks * groups * per);  // [chunk, groups, 6, og, cg]
+  const auto start = [](index_t t) { return 4 * D * (t / block_tiles * 16 + t % 16) + t / 16 % D; };
+  parallel_for(0, chunks, 1, [&](index_t q0, index_t q1) {
+    float* xt = conv1d_buffer<float, slot_work0>(positions * ci);
+    float* v = conv1d_buffer<float, slot_work1>(6 * depth_max * ci + w);  // + w: B is read a register past C
+    float* row = conv1d_buffer<float, slot_work2>(row_length);
+    float* dm = conv1d_buffer<float, slot_work3>(6 * co * depth_max);  // dM_k [O, two items' tiles]
+    std::fill(v + 6 * depth_max * ci, v + 6 * depth_max * ci + w, 0.0f);
+    for (index_t q = q0; q < q1; ++q) {
+      const index_t b_begin = g.batch * q / chunks, b_end = g.batch * (q + 1) / chunks;
+      for (index_t b = b_begin; b < b_end; b += pair) {
+        const index_t items = std::min(pair, b_end - b);
+        for (index_t u = 0; u < items; ++u) {
+          conv1d_transpose_padded(x + (b + u) * ci * g.length, ci, g.length, g.pad_left, positions, xt);
+          conv1d_wino_input(xt, ci, ci, 0, tiles, index_t(D), v + u * tiles * ci, depth_max * ci, start);
+          // dM_k = A gy per tile: columns r + i·D of each block of 16 rows of gy seen as [q, 4D].
+          for (index_t o = 0; o < co; ++o) {
+            const float* __restrict from = gy + ((b + u) * co + o) * lo;
+            for (index_t p = 0; p < lo; ++p) row[p] = from[p];
+            for (index_t p = lo; p < row_length; ++p) row[p] = 0.0f;
+            float* to = dm + o * depth_max + u * tiles;
+            for (index_t j = 0; j < blocks; ++j) {
+              __m512 raw[S], col[S];
+              for (int s = 0; s < S; ++s) raw[s] = _mm512_loadu_ps(row + 16 * S * j + 16 * s);
+              conv1d_split_columns<S>(raw, col);
+              for (int r = 0; r < D; ++r) {
+                const __m512 a0 = col[r], a1 = col[r + D], a2 = col[r + 2 * D], a3 = col[r + 3 * D];
+                const __m512 s02 = _mm512_add_ps(a0, a2), s13 = _mm512_add_ps(a1, a3);
+                const __m512 e02 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), a2, a0);
+                const __m512 e13 = _mm512_fmadd_ps(_mm512_set1_ps(8.0f), a3, _mm512_add_ps(a1, a1));
+                float* at = to + (j * D + r) * 16;
+                const index_t k_dm = co * depth_max;
+                _mm512_storeu_ps(at, a0);
+                _mm512_storeu_ps(at + k_dm, _mm512_add_ps(s02, s13));
+                _mm512_storeu_ps(at + 2 * k_dm, _mm512_sub_ps(s02, s13));
+                _mm512_storeu_ps(at + 3 * k_dm, _mm512_add_ps(e02, e13));
+                _mm512_storeu_ps(at + 4 * k_dm, _mm512_sub_ps(e02, e13));
+                _mm512_storeu_ps(at + 5 * k_dm, a3);
+              }
+            }
+          }
+        }
+        const gemm_tile_args<float> args{1.0f, 1.0f, b == b_begin, false, nullptr};
+        for (index_t grp = 0; grp < groups; ++grp) {
+          for (index_t k = 0; k < 6; ++k) {
+            float* dst = partial + (q * groups + grp) * per + k * og * cg;
+            for (index_t p = 0; p < o_panels; ++p) {
+              const index_t rows = std::min(mr, og - p * mr);
+              for (index_t jc = 0; jc < cg; jc += nr) {
+                const index_t cols = std::min(nr, cg - jc);
+                const auto kernel =
+                    gemm_kernel_for<float>(true, static_cast<int>(rows), static_cast<int>(ceil_div(cols, w)));
+                kernel(items * tiles, dm + (k * co + grp * og + p * mr) * depth_max, depth_max,
+                       v + k * depth_max * ci + grp * cg + jc, ci, dst + p * mr * cg + jc, cg, cols, args);
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+  conv1d_wino_weight_grad_finish(partial, g, chunks, dw);
+}
+
+/// The row path's weight gradient at the dilation of g (1, 2, 4 or 8).
+inline void conv1d_wino_rows_weight_grad(const float* x, const float* gy, const conv1d_shape& g, float* dw) {
+  switch (g.dilation) {
+    case 1:
+      return conv1d_wino_rows_weight_grad<1>(x, gy, g, dw);
+    case 2:
+      return conv1d_wino_rows_weight_grad<2>(x, gy, g, dw);
+    case 4:
+      return conv1d_wino_rows_weight_grad<4>(x, gy, g, dw);
+    default:
+      return conv1d_wino_rows_weight_grad<8>(x, gy, g, dw);
+  }
+}
+#endif
 
 /// The per-tap weight gradient: dwᵀ_t [C/groups, O/groups] = Σ_b x_b shifted (read in place; the taps' zero
 /// padding only narrows the range of j) · gy_bᵀ (packed once per item), items summed in order within each of
@@ -952,7 +1057,15 @@ void conv1d_input_grad(const conv1d_shape& s, const T* gy, const T* w, T* dx) {
 
 template <class T>
 void conv1d_weight_grad(const conv1d_shape& s, const T* x, const T* gy, T* dw) {
-  if (detail::conv1d_use_winograd<T>(s)) return detail::conv1d_wino_weight_grad(x, gy, s, dw);
+  if (detail::conv1d_use_winograd<T>(s)) {
+#ifdef KEXUE_CONV1D_WINO_ROWS
+    if constexpr (std::is_same_v<T, float>) {
+      if (detail::conv1d_wino_rows_fit(s.out_length(), s.dilation))
+        return detail::conv1d_wino_rows_weight_grad(x, gy, s, dw);
+    }
+#endif
+    return detail::conv1d_wino_weight_grad(x, gy, s, dw);
+  }
   detail::conv1d_taps_weight_grad(x, gy, s, dw);
 }
 
