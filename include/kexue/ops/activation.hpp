@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Activation functions: relu, leaky_relu, elu, gelu, swish/silu, sigmoid, tanh, softplus, log_sigmoid, softsign, mish.
+// Activation functions: relu, leaky_relu, elu, gelu, swish/silu, sigmoid, tanh, softplus, log_sigmoid, softsign, mish,
+// xminexp.
 #pragma once
 
 #include <algorithm>  // std::max, std::min
@@ -84,6 +85,13 @@ tensor<T> softsign(const tensor<T>& x);
 /// Mish: x·tanh(softplus(x)), softplus computed stably. Gradient: g·(t + x·(1 − t²)·σ(x)), t = tanh(softplus(x)).
 template <class T>
 tensor<T> mish(const tensor<T>& x);
+
+/// x·min(1, eˣ) (spec A12, "xminexp"): x for x ≥ 0, x·eˣ for x < 0, evaluated without overflow (eˣ is only
+/// taken of min(x, 0), so no inf, and no NaN from 0·inf, at any finite x; NaN stays NaN). Gradient: g for
+/// x > 0, g·(1 + x)eˣ for x ≤ 0 (continuous: 1 at 0); f'' = (2 + x)eˣ for x < 0, 0 for x > 0, so second- and
+/// higher-order gradients work.
+template <class T>
+tensor<T> xminexp(const tensor<T>& x);
 
 // ~~~ Implementation ~~~
 
@@ -342,6 +350,26 @@ tensor<T> mish(const tensor<T>& x) {
         const tensor<T> h = mul(detail::one_minus(square(t)), s);
         const tensor<T> bracket = sub(detail::one_minus(s), mul_scalar(mul(t, s), T(2)));
         return mul(h, add_scalar(mul(in, bracket), T(2)));
+      });
+}
+
+template <class T>
+tensor<T> xminexp(const tensor<T>& x) {
+  auto out = tensor<T>::empty(x.shape());
+  const auto a = as_array(x);
+  as_array(out) = (a < T(0)).select(a * a.min(T(0)).exp(), a);
+  return detail::record_activation_vectorised<T>(
+      "xminexp", "xminexp_derivative", x, std::move(out),
+      [](const tensor<T>& in) {
+        auto d = tensor<T>::empty(in.shape());
+        const auto v = as_array(in);
+        as_array(d) = (v > T(0)).select(T(1), (v + T(1)) * v.min(T(0)).exp());
+        return d;
+      },
+      [](const tensor<T>& in, const tensor<T>& d) {
+        // f'' = (2 + x)eˣ = f' + eˣ for x < 0 (eˣ = e^−|x| there, which never overflows), 0 for x > 0.
+        const tensor<T> negative = detail::map_unary<T>(in, [](T v) { return v < T(0) ? T(1) : T(0); });
+        return mul(add(d, exp(neg(abs(in)))), negative);
       });
 }
 
