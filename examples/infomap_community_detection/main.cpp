@@ -13,21 +13,22 @@
 // the shortest code is the community structure: no number of clusters is given.
 // Expanded form used for O(degree) moves: L = plogp(q↷) − 2 Σ plogp(q_i↷) − Σ plogp(p_α) + Σ plogp(p_i↻).
 // Search (InfoMap core): every node in its own module; visit nodes in random order, move each to the neighbouring
-// module that lowers L most; repeat until no move helps; aggregate modules into super-nodes and repeat; then
-// refine: single-node moves from the found partition, re-aggregate, until L stops improving. Best of several
-// random trials. Code lengths are in bits.
+// module that lowers L most (a node without links, connected only by teleportation, may join any module); repeat
+// until no move helps; aggregate modules into super-nodes and repeat; then refine: single-node moves from the found
+// partition, re-aggregate, until L stops improving. Best of several random trials and of the one-module partition.
+// Code lengths are in bits.
 //
 // Data (all synthetic, generated here):
 //   1. planted partition: 4 communities × 32 nodes, undirected, p_in = 0.3, p_out = 0.02 (--full: 16 × 64 nodes,
 //      p_in = 0.2, p_out = 0.004); then the same with p_out doubled and tripled (printed only);
-//   2. word-vector clustering as in the article's reference code: 10 clusters × 40 unit vectors in 32 dimensions
+//   2. the search against exhaustive enumeration: 16 graphs of 3 × 3 nodes (p_in = 0.8, p_out = 0.15), every one of
+//      their Bell(9) = 21 147 partitions scored, 20 search trials each;
+//   3. word-vector clustering as in the article's reference code: 10 clusters × 40 unit vectors in 32 dimensions
 //      (centre + N(0, 0.9²) noise per dimension, then normalised); directed edges u → v to each u's 10 nearest
 //      neighbours with cosine ≥ 0.5, weight = cosine (kx::matmul for the cosines, kx::topk for the neighbours);
 //      a few nodes get no out-edge and are dangling. (--full: 50 clusters × 40 vectors.)
 // The stationary distribution is computed by power iteration with kx::matmul on the dense transition matrix.
 // 5 search trials (--full: 10); the default run takes ~0.1 s at -O3, --full ~2 s.
-// 3. the search against exhaustive enumeration: 16 graphs of 3 × 3 nodes (p_in = 0.8, p_out = 0.15), every one of
-//    their Bell(9) = 21 147 partitions scored, 20 search trials each.
 //
 // Claims, measured on seeds 1-30 (and seeds 1-3 at --full):
 //   stationary_residual: ‖p − (1−τ)Pᵀp − (Σ t)/n‖₁ + |Σp − 1| ≤ 1e-12 (measured ≤ 4e-16).
@@ -53,6 +54,7 @@
 // teleportation prefers ONE module on every seed, L(planted) − L(one module) = +0.07 to +0.24 bits, so InfoMap
 // reports no structure (NMI 0) although the planted modules are still denser than the rest.
 // NMI = 2 I(X;Y)/(H(X) + H(Y)).
+//
 // Expected output: the code lengths of the reference partitions, the search result and NMI per data set, then the
 // "claim: ... PASS" lines. --seed N: other graphs and search orders.
 #include <algorithm>

@@ -42,8 +42,9 @@
 //   L_over_Hc: L = H/l of that segmentation divided by the character entropy H_c ≤ 0.7 (measured 0.45-0.56,
 //       --full 0.49-0.53; the true segmentation gives 0.33-0.40).
 // Printed, not claimed: recall over all 300 words (most rare words are not found: their letter pairs carry no
-// signal), the share of candidates removed by de-redundancy (19-30% on seeds 1-10; the article: 30-50%), the article's Chinese numbers (9.65 bits/char, 7.2 bits/char after segmentation), and everything on a
-// real corpus.
+// signal), the share of candidates removed by de-redundancy (19-30% on seeds 1-10; the article: 30-50%), the
+// article's Chinese numbers (9.65 bits/char, 7.2 bits/char after segmentation), and everything on a real corpus.
+//
 // Expected output: corpus sizes, the merge-identity table, lexicon sizes after each step, recovery numbers, the top
 // induced words, then "claim: ... PASS" lines. --seed N: another hidden lexicon and corpus.
 #include <algorithm>
