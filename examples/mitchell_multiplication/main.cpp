@@ -11,9 +11,9 @@
 // 12.3 × 4.56 = 56.088 → 53.68. A network whose multiplications are all replaced loses little accuracy.
 //
 // What the program does:
-//   1. mitchell_mul / mitchell_div below: the bit trick on magnitudes (memcpy, no type punning), the sign by XOR,
-//      and explicit zeros, infinities, NaN, subnormal inputs (renormalised by a 2²⁴ exponent shift), exponent
-//      overflow (→ ±inf) and underflow (→ a subnormal or zero, rounded by ldexp).
+//   1. kx::algo::mitchell_mul / mitchell_div (algo/mitchell.hpp): the bit trick on magnitudes (memcpy, no type
+//      punning), the sign by XOR, and explicit zeros, infinities, NaN, subnormal inputs (renormalised by a 2²⁴
+//      exponent shift), exponent overflow (→ ±inf) and underflow (→ a subnormal or zero, rounded by ldexp).
 //   2. A dense mantissa sweep: every pair of mantissas x₁, x₂ on a grid of 2¹¹ (smoke; --full 2¹³) values in [0, 1),
 //      at a few exponents; errors measured against the exact product in double (a product of two floats is exact
 //      in double). Then 2·10⁵ (--full 4·10⁶) random floats of both signs with exponents in [−60, 60], and random
@@ -38,13 +38,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "../common/example_support.hpp"
 
 #include <kexue/kexue.hpp>
+#include <kexue/algo/mitchell.hpp>  // not yet in the umbrella header
 
 namespace kx = kexue;
 using tensor = kx::tensor<float>;
@@ -52,76 +52,9 @@ using kexue_examples::claim;
 
 namespace {
 
-constexpr std::int64_t one_bits = 0x3F800000;   // bits of 1.0f = 127·2²³, the exponent bias
-constexpr std::int64_t mantissa_one = 1 << 23;  // one unit of exponent in the bit pattern
-constexpr std::uint32_t magnitude_mask = 0x7FFFFFFF;
-
-std::uint32_t bits_of(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-float float_of(std::uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-/// The magnitude's bit pattern as a normal number: subnormals are scaled by 2²⁴ (exact) and `shift` records it.
-std::int64_t normal_bits(float magnitude, std::int64_t& shift) {
-  std::uint32_t u = bits_of(magnitude);
-  if (u < static_cast<std::uint32_t>(mantissa_one)) {  // subnormal (zero is handled by the callers)
-    u = bits_of(std::ldexp(magnitude, 24));
-    shift += 24 * mantissa_one;
-  }
-  return static_cast<std::int64_t>(u);
-}
-
-/// The float whose would-be bit pattern is s (any int64): ±inf above the largest exponent, a correctly rounded
-/// subnormal or zero below the smallest.
-float from_bits(std::int64_t s, bool negative) {
-  float magnitude;
-  if (s >= 0x7F800000) {
-    magnitude = std::numeric_limits<float>::infinity();
-  } else if (s >= mantissa_one) {
-    magnitude = float_of(static_cast<std::uint32_t>(s));
-  } else {  // exponent field E ≤ 0: value 2^(E−127)·(1 + m/2²³), floor division for negative s
-    const std::int64_t e = s >= 0 ? s / mantissa_one : -((-s + mantissa_one - 1) / mantissa_one);
-    const std::int64_t m = s - e * mantissa_one;
-    magnitude = static_cast<float>(std::ldexp(1.0 + static_cast<double>(m) / mantissa_one,
-                                              static_cast<int>(std::max<std::int64_t>(e, -400) - 127)));
-  }
-  return negative ? -magnitude : magnitude;
-}
-
-/// Mitchell product: bits(|a|) + bits(|b|) − 0x3F800000, the sign by XOR; IEEE results for zero, inf and NaN.
-float mitchell_mul(float a, float b) {
-  const bool negative = std::signbit(a) != std::signbit(b);
-  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<float>::quiet_NaN();
-  if (std::isinf(a) || std::isinf(b)) {
-    if (a == 0 || b == 0) return std::numeric_limits<float>::quiet_NaN();
-    return negative ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity();
-  }
-  if (a == 0 || b == 0) return negative ? -0.0f : 0.0f;
-  std::int64_t shift = 0;
-  const std::int64_t s = normal_bits(std::fabs(a), shift) + normal_bits(std::fabs(b), shift) - one_bits - shift;
-  return from_bits(s, negative);
-}
-
-/// Mitchell quotient: bits(|a|) − bits(|b|) + 0x3F800000; IEEE results for zero, inf and NaN.
-float mitchell_div(float a, float b) {
-  const bool negative = std::signbit(a) != std::signbit(b);
-  const float inf = std::numeric_limits<float>::infinity();
-  if (std::isnan(a) || std::isnan(b) || (a == 0 && b == 0) || (std::isinf(a) && std::isinf(b)))
-    return std::numeric_limits<float>::quiet_NaN();
-  if (std::isinf(a) || b == 0) return negative ? -inf : inf;
-  if (std::isinf(b) || a == 0) return negative ? -0.0f : 0.0f;
-  std::int64_t shift_a = 0, shift_b = 0;
-  const std::int64_t s =
-      normal_bits(std::fabs(a), shift_a) - shift_a - (normal_bits(std::fabs(b), shift_b) - shift_b) + one_bits;
-  return from_bits(s, negative);
-}
+using kx::algo::mitchell_div;
+using kx::algo::mitchell_mul;
+constexpr std::int64_t mantissa_one = 1 << 23;  // one unit of exponent in a float's bit pattern
 
 struct error_stats {
   double max_rel = 0;  // max |approx − exact| / |exact|
