@@ -43,8 +43,8 @@
 
 #include "../common/example_support.hpp"
 
-#include <kexue/kexue.hpp>
 #include <kexue/algo/mitchell.hpp>  // not yet in the umbrella header
+#include <kexue/kexue.hpp>
 
 namespace kx = kexue;
 using tensor = kx::tensor<float>;

@@ -73,9 +73,9 @@ TEST_SUITE("algo.mitchell") {
         worst = std::max(worst, (m - exact) / exact);
       }
     CHECK(under == 0);
-    CHECK(worst <= 0.125 + 1e-15);                        // double rounding of the ratio only
+    CHECK(worst <= 0.125 + 1e-15);                          // double rounding of the ratio only
     CHECK(worst == doctest::Approx(0.125).epsilon(1e-15));  // the grid holds x₁ = 0, x₂ = ½
-    CHECK(mitchell_div(1.0f, 1.5f) == 0.75f);                // 0.75/0.6667 = 1.125 exactly
+    CHECK(mitchell_div(1.0f, 1.5f) == 0.75f);               // 0.75/0.6667 = 1.125 exactly
     CHECK(mitchell_div(6.0f, -2.0f) == -3.0f);
     CHECK(mitchell_div(3.5f, 1.75f) == 2.0f);  // equal mantissas: exact
   }
@@ -118,10 +118,10 @@ TEST_SUITE("algo.mitchell") {
     CHECK(same_float(mitchell_mul(inf, -2.0f), -inf));
     CHECK(same_float(mitchell_mul(inf, 0.0f), nan));
     CHECK(same_float(mitchell_mul(nan, 1.0f), nan));
-    CHECK(same_float(mitchell_mul(1e30f, 1e30f), inf));      // exponent overflow
+    CHECK(same_float(mitchell_mul(1e30f, 1e30f), inf));  // exponent overflow
     CHECK(same_float(mitchell_mul(-1e30f, 1e30f), -inf));
-    CHECK(same_float(mitchell_mul(1e-30f, 1e-30f), 0.0f));   // underflow
-    CHECK(same_float(mitchell_mul(tiny, 0.5f), 0.0f));       // 2⁻¹⁵⁰ rounds to even: 0, as IEEE
+    CHECK(same_float(mitchell_mul(1e-30f, 1e-30f), 0.0f));  // underflow
+    CHECK(same_float(mitchell_mul(tiny, 0.5f), 0.0f));      // 2⁻¹⁵⁰ rounds to even: 0, as IEEE
     CHECK(same_float(mitchell_mul(tiny, 2.0f), 2 * tiny));
     CHECK(same_float(mitchell_mul(std::ldexp(1.0f, -126), 0.5f), std::ldexp(1.0f, -127)));  // subnormal result
     CHECK(same_float(mitchell_div(1.0f, 0.0f), inf));

@@ -28,7 +28,7 @@ namespace kexue::algo {
 
 namespace detail {
 
-constexpr std::int64_t mitchell_one_bits = 0x3F800000;   // bits of 1.0f = 127·2²³, the exponent bias
+constexpr std::int64_t mitchell_one_bits = 0x3F800000;    // bits of 1.0f = 127·2²³, the exponent bias
 constexpr std::int64_t mitchell_exponent_unit = 1 << 23;  // one unit of exponent in the bit pattern
 
 inline std::uint32_t mitchell_bits_of(float f) {
@@ -145,8 +145,7 @@ inline tensor<float> mitchell_matmul(const tensor<float>& a, const tensor<float>
   for (index_t i = 0; i < n; ++i)
     for (index_t j = 0; j < m; ++j) {
       float acc = 0;
-      for (index_t t = 0; t < k; ++t)
-        acc += mitchell_mul(pa[i * k + t], transpose_b ? pb[j * k + t] : pb[t * m + j]);
+      for (index_t t = 0; t < k; ++t) acc += mitchell_mul(pa[i * k + t], transpose_b ? pb[j * k + t] : pb[t * m + j]);
       po[i * m + j] = acc;
     }
   return out;
