@@ -7,7 +7,8 @@
 // the centred vectors (Λ descending) and W = U Λ^{−1/2}, the vectors x̃ = (x − μ)W have mean 0 and covariance I;
 // W_k = U[:, :k] Λ_k^{−1/2} also reduces the dimension. On STS-B whitening matched BERT-flow (Spearman 59 → 71)
 // and whitening-256 did slightly better. Statistics can be accumulated in a stream:
-//   μ_{n+m} = (n μ_n + m μ_b)/(n + m),  Σ_{n+m} = (n(Σ_n + μ_nᵀμ_n) + m E_b[xᵀx])/(n + m) − μ_{n+m}ᵀμ_{n+m}.
+//   μ_{n+m} = (n μ_n + m μ_b)/(n + m),  Σ_{n+m} = (n(Σ_n + μ_nᵀμ_n) + m E_b[xᵀx])/(n + m) − μ_{n+m}ᵀμ_{n+m}
+// (the library applies it in the equivalent centred form, which does not cancel under a large mean).
 // 1/N or 1/(N − 1) in Σ only rescales W, which no cosine sees.
 //
 // Synthetic data (the spec's (d)): N pairs of latent "meanings" s, s' ∈ R³² (isotropic, N(0, I)) with a chosen
@@ -17,15 +18,16 @@
 // 3·P z, P 256 × 8 orthonormal and z ~ N(0, I₈) drawn independently per sentence: dominant directions that
 // carry no meaning (as BERT's frequency/length directions are said to). Ground truth: ρ. Score: Spearman
 // correlation of cos(x, x') with ρ over the N pairs. Statistics from the evaluation vectors themselves (the
-// article's "target" setting). All in double; kx::eigh for Σ = U Λ Uᵀ.
+// article's "target" setting). All in double; kx::algo::whitening (algo/whitening.hpp: fit, partial_fit,
+// transform with truncation to k, rotate; Eigen's symmetric eigensolver in double) does the statistics.
 //
 // Claims (thresholds from seeds 1-8 smoke and 1-3 --full; measured ranges in README.md):
 //   model1_whitening32_minus_raw     Spearman(whitening-32) − Spearman(raw) ≥ 0.1      [0.156 … 0.193]
 //   model1_whitening32_minus_full    Spearman(whitening-32) − Spearman(full) ≥ 0       [0.42 … 0.46]
 //   model2_whitening_full_minus_raw  Spearman(full whitening) − Spearman(raw) ≥ 0.1    [0.436 … 0.482]
 //   model2_whitening40_minus_full    Spearman(whitening-40) − Spearman(full) ≥ 0       [0.365 … 0.409]
-//   whitened_mean / whitened_cov     max |mean of x̃| ≤ 1e-8, max |cov(x̃) − I| ≤ 1e-6  [2e-11, 2e-9]
-//   streaming_fit_rel_err            max |Σ_stream − Σ_batch| / max |Σ_batch| ≤ 1e-10 (batches of 100) [2e-14]
+//   whitened_mean / whitened_cov     max |mean of x̃| ≤ 1e-8, max |cov(x̃) − I| ≤ 1e-6  [2e-12, 2e-9]
+//   streaming_fit_rel_err            max |Σ_stream − Σ_batch| / max |Σ_batch| ≤ 1e-10 (batches of 100) [1e-15]
 //   n_minus_1_cosine_diff            max |cos(1/N) − cos(1/(N−1))| ≤ 1e-6 (k = 32 and 256) [8e-10: Σ has
 //                                    condition number ~10⁸, so the eigenvectors carry ~1e-8 relative error]
 // Not reproduced, printed: in model 1 full whitening is WORSE than the raw cosine (0.46 against 0.77): the 224
@@ -41,6 +43,7 @@
 
 #include "../common/example_support.hpp"
 
+#include <kexue/algo/whitening.hpp>  // not yet in the umbrella header
 #include <kexue/kexue.hpp>
 
 namespace kx = kexue;
@@ -112,52 +115,7 @@ dtensor orthonormal(kx::index_t rows, kx::index_t cols, kx::generator& gen) {
   return q;
 }
 
-/// The fitted statistics: mean μ [1, d], covariance Σ [d, d] (divided by N, or N − 1 when `unbiased`).
-struct moments {
-  dtensor mean, cov;
-};
-
-moments fit(const dtensor& x, bool unbiased = false) {
-  const double n = static_cast<double>(x.size(0));
-  const dtensor mean = kx::mean(x, {0}, true);
-  const dtensor centred = kx::sub(x, mean);
-  return {mean, kx::mul_scalar(kx::matmul(centred, centred, true, false), 1.0 / (unbiased ? n - 1 : n))};
-}
-
-/// The article's streaming update, one batch of rows at a time (partial_fit).
-moments fit_streaming(const dtensor& x, kx::index_t batch) {
-  const kx::index_t d = x.size(1);
-  dtensor mean = kx::zeros<double>({1, d}), cov = kx::zeros<double>({d, d});
-  double n = 0;
-  for (kx::index_t start = 0; start < x.size(0); start += batch) {
-    const dtensor b = kx::narrow(x, 0, start, std::min(batch, x.size(0) - start));
-    const double m = static_cast<double>(b.size(0));
-    const dtensor mean_new =
-        kx::add(kx::mul_scalar(mean, n / (n + m)), kx::mul_scalar(kx::mean(b, {0}, true), m / (n + m)));
-    // Σ_{n+m} = n/(n+m)(Σ_n + μ_nᵀμ_n) + 1/(n+m) Σ_b xᵀx − μ_{n+m}ᵀμ_{n+m}
-    cov = kx::add(kx::mul_scalar(kx::add(cov, kx::matmul(mean, mean, true, false)), n / (n + m)),
-                  kx::mul_scalar(kx::matmul(b, b, true, false), 1.0 / (n + m)));
-    cov = kx::sub(cov, kx::matmul(mean_new, mean_new, true, false));
-    mean = mean_new;
-    n += m;
-  }
-  return {mean, cov};
-}
-
-/// W_k = U[:, :k] Λ_k^{−1/2} (whiten) or U[:, :k] (rotation only), eigenvalues descending.
-dtensor whitening_matrix(const dtensor& cov, kx::index_t k, bool whiten) {
-  const kx::eigh_result<double> e = kx::eigh(cov);  // ascending
-  const kx::index_t d = cov.size(0);
-  dtensor w = dtensor::empty({d, k});
-  for (kx::index_t j = 0; j < k; ++j) {
-    const kx::index_t src = d - 1 - j;
-    const double scale = whiten ? 1.0 / std::sqrt(e.eigenvalues(src)) : 1.0;
-    for (kx::index_t i = 0; i < d; ++i) w(i, j) = e.eigenvectors(i, src) * scale;
-  }
-  return w;
-}
-
-dtensor transform(const dtensor& x, const moments& m, const dtensor& w) { return kx::matmul(kx::sub(x, m.mean), w); }
+using whitening = kx::algo::whitening<double>;
 
 double max_abs(const dtensor& t) {
   double r = 0;
@@ -200,25 +158,24 @@ corpus make_corpus(kx::index_t pairs, double nuisance, kx::generator& gen) {
 struct scores {
   double raw = 0, full = 0, best_k = 0, k32 = 0, k40 = 0;
   dtensor whitened;
-  moments fitted;
+  whitening fitted;
 };
 
 scores evaluate(const corpus& c, kx::index_t pairs) {
   scores r;
   const double ceiling = spearman(pair_cosines(c.s, pairs), c.rho);
   r.raw = spearman(pair_cosines(c.x, pairs), c.rho);
-  r.fitted = fit(c.x);
-  const moments& m = r.fitted;
-  const double centred = spearman(pair_cosines(kx::sub(c.x, m.mean), pairs), c.rho);
-  const double rotated = spearman(pair_cosines(transform(c.x, m, whitening_matrix(m.cov, dim, false)), pairs), c.rho);
-  r.whitened = transform(c.x, m, whitening_matrix(m.cov, dim, true));
+  const whitening& m = r.fitted.fit(c.x);
+  const double centred = spearman(pair_cosines(kx::sub(c.x, m.mean()), pairs), c.rho);
+  const double rotated = spearman(pair_cosines(m.rotate(c.x), pairs), c.rho);
+  r.whitened = m.transform(c.x);
   r.full = spearman(pair_cosines(r.whitened, pairs), c.rho);
   std::printf(
       "  Spearman(cos, rho): latent cosine (ceiling) %.4f | raw %.4f | centred %.4f | rotation U only %.4f | "
       "whitened (k = 256) %.4f\n  whitening-k:",
       ceiling, r.raw, centred, rotated, r.full);
   for (kx::index_t k : {16, 24, 32, 40, 48, 64, 128}) {
-    const double v = spearman(pair_cosines(transform(c.x, m, whitening_matrix(m.cov, k, true)), pairs), c.rho);
+    const double v = spearman(pair_cosines(m.transform(c.x, k), pairs), c.rho);
     if (k == 32) r.k32 = v;
     if (k == 40) r.k40 = v;
     r.best_k = std::max(r.best_k, v);
@@ -249,18 +206,22 @@ int main(int argc, char** argv) try {
   const scores q = evaluate(noisy, pairs);
 
   // Whitened statistics, the streaming fit, 1/N against 1/(N − 1) (on model 1).
-  const moments& m = p.fitted;
-  const moments after = fit(p.whitened);
-  const double mean_err = max_abs(after.mean), cov_err = max_abs(kx::sub(after.cov, kx::eye<double>(dim)));
-  const moments stream = fit_streaming(plain.x, 100);
-  const double stream_err = max_abs(kx::sub(stream.cov, m.cov)) / max_abs(m.cov);
-  const double stream_mean_err = max_abs(kx::sub(stream.mean, m.mean));
-  const moments unbiased = fit(plain.x, true);
+  const whitening& m = p.fitted;
+  whitening after;
+  after.fit(p.whitened);
+  const double mean_err = max_abs(after.mean()), cov_err = max_abs(kx::sub(after.covariance(), kx::eye<double>(dim)));
+  whitening stream;  // partial_fit, batches of 100 rows
+  for (kx::index_t start = 0; start < plain.x.size(0); start += 100)
+    stream.partial_fit(kx::narrow(plain.x, 0, start, std::min<kx::index_t>(100, plain.x.size(0) - start)));
+  const dtensor cov = m.covariance();
+  const double stream_err = max_abs(kx::sub(stream.covariance(), cov)) / max_abs(cov);
+  const double stream_mean_err = max_abs(kx::sub(stream.mean(), m.mean()));
+  whitening unbiased(kx::algo::whitening_options().unbiased(true));
+  unbiased.fit(plain.x);
   double n1_err = 0;
   for (kx::index_t k : {kx::index_t{32}, dim}) {
-    const std::vector<double> a = pair_cosines(transform(plain.x, m, whitening_matrix(m.cov, k, true)), pairs),
-                              b = pair_cosines(transform(plain.x, unbiased, whitening_matrix(unbiased.cov, k, true)),
-                                               pairs);
+    const std::vector<double> a = pair_cosines(m.transform(plain.x, k), pairs),
+                              b = pair_cosines(unbiased.transform(plain.x, k), pairs);
     for (std::size_t i = 0; i < a.size(); ++i) n1_err = std::max(n1_err, std::fabs(a[i] - b[i]));
   }
   std::printf(
