@@ -36,7 +36,6 @@
 #include "../common/example_support.hpp"
 
 #include <kexue/kexue.hpp>
-#include <kexue/optim/sphere.hpp>  // not yet in the umbrella header
 
 namespace kx = kexue;
 using dt = kx::tensor<double>;

@@ -43,7 +43,6 @@
 
 #include "../common/example_support.hpp"
 
-#include <kexue/algo/whitening.hpp>  // not yet in the umbrella header
 #include <kexue/kexue.hpp>
 
 namespace kx = kexue;

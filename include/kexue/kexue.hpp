@@ -106,6 +106,7 @@
 #include <kexue/optim/sgd.hpp>
 #include <kexue/optim/weight_decay.hpp>
 #include <kexue/optim/gradient_clipping.hpp>
+#include <kexue/optim/sphere.hpp>
 
 #include <kexue/train/callbacks.hpp>
 #include <kexue/train/checkpoint.hpp>
@@ -120,5 +121,7 @@
 #include <kexue/io/atomic_file.hpp>
 #include <kexue/io/serialize.hpp>
 
+#include <kexue/algo/mitchell.hpp>
 #include <kexue/algo/span_decoding.hpp>
+#include <kexue/algo/whitening.hpp>
 // clang-format on
