@@ -40,12 +40,14 @@
 //   pointer_masked_probability = 0 and pointer_sum_minus_one ≤ 1e-5: the softmax pointer puts exactly zero
 //       probability on padding and sums to 1 over the real positions [0; ≤ 1.7e-7]
 //   cls_accuracy ≥ 0.9 [1.000]
-//   --full only (600 pre-training steps, 200 + 1000 fine-tuning steps): pointer_exact_match ≥ 0.8 and
-//       tagging_f1 ≥ 0.5 [see README.md]; at smoke size the pointer heads are still learning (printed as a note:
-//       exact match 0.17-0.51, tagging F1 0.00-0.13 after 200 steps).
+//   --full only (600 pre-training steps, 200 + 1000 fine-tuning steps): tagging_f1 ≥ 0.9 [0.963, 0.978]; at smoke
+//       size the heads are still learning (printed as a note: tagging F1 0.00-0.25 after 200 steps).
+// Not claimed: the softmax pointer's exact match [smoke 0.17-0.51, --full 0.69-0.73]: it finds the names but has not
+// learnt to pick the queried type (P/L/T → trigger 1/2/3) by 1000 steps: a pointer that ignores the query would
+// score about 0.75 (half the sentences have two names); pre-training does not change it (from scratch 0.73).
 // Printed only: MLM masked-token accuracy, decoded examples, and with --full the same fine-tuning from a randomly
 // initialised encoder (the effect of pre-training).
-// Expected output: the checks, the scores, decoded examples, then five claim lines (seven with --full).
+// Expected output: the checks, the scores, decoded examples, then five claim lines (six with --full).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -548,12 +550,14 @@ int main(int argc, char** argv) try {
   ok &= claim("pointer_masked_probability", pr.masked_probability, "== 0", pr.masked_probability == 0.0);
   ok &= claim("pointer_sum_minus_one", pr.sum_error, "<= 1e-5", pr.sum_error <= 1e-5);
   ok &= claim("cls_accuracy", cs.cls_accuracy, ">= 0.9", cs.cls_accuracy >= 0.9);
+  // Half the sentences have two names: a pointer that finds names but ignores the query scores ≈ 0.75.
+  std::printf("note: softmax pointer exact match %.3f after %d steps, not claimed (finding a name and ignoring the "
+              "query would score about 0.75)\n", hs.exact_match, ptr_steps);
   if (options.full) {
-    ok &= claim("pointer_exact_match", hs.exact_match, ">= 0.8", hs.exact_match >= 0.8);
-    ok &= claim("tagging_f1", hs.tagging_f1, ">= 0.5", hs.tagging_f1 >= 0.5);
+    ok &= claim("tagging_f1", hs.tagging_f1, ">= 0.9", hs.tagging_f1 >= 0.9);
   } else {
-    std::printf("note: pointer exact match %.3f and tagging F1 %.3f after %d steps: still learning at smoke size "
-                "(claimed with --full)\n", hs.exact_match, hs.tagging_f1, ptr_steps);
+    std::printf("note: tagging F1 %.3f after %d steps: still learning at smoke size (claimed with --full)\n",
+                hs.tagging_f1, ptr_steps);
   }
   return ok ? 0 : 1;
 } catch (const std::exception& e) {
