@@ -44,7 +44,8 @@
 //       size the heads are still learning (printed as a note: tagging F1 0.00-0.25 after 200 steps).
 // Not claimed: the softmax pointer's exact match [smoke 0.17-0.51, --full 0.69-0.73]: it finds the names but has not
 // learnt to pick the queried type (P/L/T → trigger 1/2/3) by 1000 steps: a pointer that ignores the query would
-// score about 0.75 (half the sentences have two names); pre-training does not change it (from scratch 0.73).
+// score about 0.75 (half the sentences have two names); pre-training does not change it (from scratch 0.73), nor does
+// writing the query as the trigger character itself (0.725-0.748, tried).
 // Printed only: MLM masked-token accuracy, decoded examples, and with --full the same fine-tuning from a randomly
 // initialised encoder (the effect of pre-training).
 // Expected output: the checks, the scores, decoded examples, then five claim lines (six with --full).
