@@ -147,7 +147,7 @@ struct spectra_block : kx::nn::module<float> {
   tensor forward(const tensor& x) const {
     tensor h = x;
     for (const auto& c : conv) {
-      const tensor r = kx::relu(c->forward(h));                    // [B, 2f, L]
+      const tensor r = kx::relu(c->forward(h));                     // [B, 2f, L]
       h = kx::add(kx::narrow(r, 1, 0, f), kx::narrow(r, 1, f, f));  // sum of the two halves: [B, f, L]
     }
     return kx::add(proj ? proj->forward(x) : x, h);
@@ -168,9 +168,8 @@ struct spectra_net : kx::nn::module<float> {
       in = f;
     }
     // Keras noise_shape [B, T, 1] in channels-last = [B, 1, T] here (channels first): whole time steps.
-    drop = register_module("dropout",
-                           std::make_shared<kx::nn::dropout<float>>(kx::nn::dropout_options(0.5).noise_shape({-1, 1, -1}),
-                                                                    gen));
+    drop = register_module("dropout", std::make_shared<kx::nn::dropout<float>>(
+                                          kx::nn::dropout_options(0.5).noise_shape({-1, 1, -1}), gen));
     dense = register_module("dense", std::make_shared<kx::nn::linear<float>>(in, 8 * base, gen));
     out = register_module("out", std::make_shared<kx::nn::linear<float>>(8 * base, classes, gen));
   }
@@ -327,9 +326,8 @@ double soft_f1_identity_error(kx::generator& gen) {
       y(i, truth[static_cast<std::size_t>(i)]) = 1;
       p(i, pred[static_cast<std::size_t>(i)]) = 1;
     }
-    const double soft =
-        std::exp(-static_cast<double>(
-            kx::loss::soft_macro_f1_loss(p, y, kx::loss::soft_f1_options().from_logits(false)).item()));
+    const double soft = std::exp(-static_cast<double>(
+        kx::loss::soft_macro_f1_loss(p, y, kx::loss::soft_f1_options().from_logits(false)).item()));
     worst = std::max(worst, std::fabs(soft - macro_f1(truth, pred)));
   }
   return worst;
@@ -392,8 +390,8 @@ int main(int argc, char** argv) try {
   std::printf("stage 1: cross-entropy, Adam %g, %d rounds x %d steps, keep the best\n", lr, evals, steps);
   run_stage("ce", model, train, val, lr, evals, steps, batch, batches, ce);
   const double stage1 = evaluate(model, val);  // the restored best
-  std::printf("stage 2: soft macro-F1 from the best stage-1 weights, Adam %g, %d rounds x %d steps\n", lr / 10,
-              evals2, steps);
+  std::printf("stage 2: soft macro-F1 from the best stage-1 weights, Adam %g, %d rounds x %d steps\n", lr / 10, evals2,
+              steps);
   const stage_result s2 = run_stage("soft-f1", model, train, val, lr / 10, evals2, steps, batch, batches, soft_f1);
   const double stage2 = s2.last_f1;  // the last round, not the best: no selection in stage 2's favour
   std::printf("note: validation macro-F1 best of stage 1 %.4f, last round of stage 2 %.4f\n", stage1, stage2);
