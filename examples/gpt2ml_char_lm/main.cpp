@@ -46,7 +46,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -79,7 +78,8 @@ std::vector<char32_t> decode_utf8(const std::string& s) {
       continue;
     }
     char32_t cp = len == 1 ? c : c & (0x7F >> len);
-    for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) & 0x3F);
+    for (int k = 1; k < len; ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) & 0x3F);
     out.push_back(cp);
     i += static_cast<std::size_t>(len);
   }
@@ -121,8 +121,8 @@ std::string strip_ansi(const std::string& s) {
 }
 
 struct corpus {
-  std::vector<char32_t> symbols;                   // id → code point
-  std::vector<kx::index_t> train, validation;      // token ids
+  std::vector<char32_t> symbols;               // id → code point
+  std::vector<kx::index_t> train, validation;  // token ids
   kx::index_t vocab() const { return static_cast<kx::index_t>(symbols.size()); }
   std::string text(const std::vector<kx::index_t>& t) const {
     std::string s;
@@ -218,7 +218,8 @@ struct char_lm : kx::nn::module<float> {
                                        kx::nn::layer_norm_options(kx::shape{c.width}).eps(1e-5), gen));
     blocks = register_module("blocks", std::make_shared<kx::nn::module_list<float>>());
     for (kx::index_t l = 0; l < c.layers; ++l) {
-      const auto o = kx::nn::transformer_layer_options::gpt2ml(c.width, c.heads, c.ffn).order(c.order).dropout(c.dropout);
+      const auto o =
+          kx::nn::transformer_layer_options::gpt2ml(c.width, c.heads, c.ffn).order(c.order).dropout(c.dropout);
       blocks->push_back(std::make_shared<kx::nn::transformer_layer<float>>(o, gen));
     }
   }
@@ -293,7 +294,8 @@ structure_result check_block_structure(std::uint64_t seed) {
     outputs.push_back(y);
   }
   for (std::size_t i = 0; i < 3; ++i)
-    for (std::size_t j = i + 1; j < 3; ++j) r.min_pairwise = std::min(r.min_pairwise, max_abs_diff(outputs[i], outputs[j]));
+    for (std::size_t j = i + 1; j < 3; ++j)
+      r.min_pairwise = std::min(r.min_pairwise, max_abs_diff(outputs[i], outputs[j]));
   const tensor& y = outputs[2];
   for (kx::index_t row = 0; row < y.numel() / width; ++row) {
     double m = 0, v = 0;
@@ -303,9 +305,10 @@ structure_result check_block_structure(std::uint64_t seed) {
     v /= width;
     r.moments = std::max(r.moments, std::fabs(m) + std::fabs(v - 1));
   }
-  std::printf("block structure (width %lld, eval): max |library − formula| %.2e over the three orders; smallest "
-              "max difference between two orders %.3f; GPT2_ML output rows: max |mean| + |var − 1| = %.2e\n",
-              static_cast<long long>(width), r.formula_diff, r.min_pairwise, r.moments);
+  std::printf(
+      "block structure (width %lld, eval): max |library − formula| %.2e over the three orders; smallest "
+      "max difference between two orders %.3f; GPT2_ML output rows: max |mean| + |var − 1| = %.2e\n",
+      static_cast<long long>(width), r.formula_diff, r.min_pairwise, r.moments);
   return r;
 }
 
@@ -414,7 +417,8 @@ std::vector<kx::index_t> generate(const char_lm& model, std::vector<kx::index_t>
   kx::no_grad_guard no_grad;
   const std::size_t prompt = tokens.size();
   for (kx::index_t s = 0; s < length; ++s) {
-    const auto n = static_cast<kx::index_t>(std::min<std::size_t>(tokens.size(), static_cast<std::size_t>(model.config.context)));
+    const auto n =
+        static_cast<kx::index_t>(std::min<std::size_t>(tokens.size(), static_cast<std::size_t>(model.config.context)));
     ids in = ids::empty({1, n});
     for (kx::index_t i = 0; i < n; ++i) in.data()[i] = tokens[tokens.size() - static_cast<std::size_t>(n - i)];
     const tensor last = kx::reshape(kx::narrow(model.forward(in), 1, n - 1, 1), {model.config.vocab}).copy();
@@ -434,21 +438,12 @@ std::string printable(std::string s) {
 int main(int argc, char** argv) try {
   // Many small ops on a shared 2-core machine: one thread avoids OpenMP spin-waiting.
   kx::set_num_threads(1);
-  // --corpus FILE is ours; the rest goes to parse_options.
   std::string corpus_path;
-  std::vector<char*> rest{argv[0]};
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--corpus") == 0 && i + 1 < argc) {
-      corpus_path = argv[++i];
-    } else {
-      rest.push_back(argv[i]);
-    }
-  }
   kexue_examples::example_options options;
-  if (!kexue_examples::parse_options(static_cast<int>(rest.size()), rest.data(), options)) {
-    std::fprintf(stderr, "       plus --corpus FILE (UTF-8 text, e.g. /usr/share/games/fortunes/tang300.u8)\n");
+  if (!kexue_examples::parse_options(
+          argc, argv, options,
+          {{"--corpus", &corpus_path, "FILE (UTF-8 text, e.g. /usr/share/games/fortunes/tang300.u8)"}}))
     return 2;
-  }
   const std::uint64_t seed = options.seed;
   bool ok = true;
 
@@ -463,8 +458,8 @@ int main(int argc, char** argv) try {
     const auto train_text = decode_utf8(lang.generate(options.full ? 200000 : 40000, text_gen));
     const auto val_text = decode_utf8(lang.generate(options.full ? 10000 : 4000, text_gen));
     c = make_corpus(train_text, val_text);
-    std::printf("synthetic Markov-chain text: %zu train / %zu validation characters, vocabulary %lld\n",
-                c.train.size(), c.validation.size(), static_cast<long long>(c.vocab()));
+    std::printf("synthetic Markov-chain text: %zu train / %zu validation characters, vocabulary %lld\n", c.train.size(),
+                c.validation.size(), static_cast<long long>(c.vocab()));
   } else {
     std::ifstream in(corpus_path, std::ios::binary);
     if (!in) {
@@ -525,16 +520,18 @@ int main(int argc, char** argv) try {
       output_norm += std::pow(double(g[2].data()[i]), 2);
     }
     tied_rel = std::sqrt(num / den);
-    std::printf("tied E_tok gradient: |g_lookup| %.3e, |g_output| %.3e, |g_both − (g_lookup + g_output)|/|g_both| "
-                "%.2e\ncausality: max |Δ logit| at positions <= t after changing tokens > t: %.3g\n",
-                std::sqrt(lookup_norm), std::sqrt(output_norm), tied_rel, causality);
+    std::printf(
+        "tied E_tok gradient: |g_lookup| %.3e, |g_output| %.3e, |g_both − (g_lookup + g_output)|/|g_both| "
+        "%.2e\ncausality: max |Δ logit| at positions <= t after changing tokens > t: %.3g\n",
+        std::sqrt(lookup_norm), std::sqrt(output_norm), tied_rel, causality);
   }
 
   // 4. Training the three orders.
-  std::printf("\n%d steps, lr %.0e, %lld blocks, width %lld, context %lld, dropout %.1f; unigram validation CE %.3f "
-              "nats (perplexity %.1f)\n",
-              steps, lr, static_cast<long long>(config.layers), static_cast<long long>(config.width),
-              static_cast<long long>(config.context), config.dropout, unigram, std::exp(unigram));
+  std::printf(
+      "\n%d steps, lr %.0e, %lld blocks, width %lld, context %lld, dropout %.1f; unigram validation CE %.3f "
+      "nats (perplexity %.1f)\n",
+      steps, lr, static_cast<long long>(config.layers), static_cast<long long>(config.width),
+      static_cast<long long>(config.context), config.dropout, unigram, std::exp(unigram));
   std::printf("  %-16s %10s %10s %10s\n", "block order", "val CE", "perplexity", "CE/unigram");
   std::vector<std::pair<std::string, double>> ratios;
   std::shared_ptr<char_lm> gpt2ml;
@@ -572,8 +569,9 @@ int main(int argc, char** argv) try {
   const auto top5 = generate(*gpt2ml, prompt, 48, 5, g3);
   int mismatches = 0;
   for (std::size_t i = 0; i < greedy.size(); ++i) mismatches += (top1_a[i] != greedy[i]) + (top1_b[i] != greedy[i]);
-  std::printf("\nprompt   \"%s\"\ngreedy   \"%s\"\ntop-k 1  \"%s\"\ntop-k 5  \"%s\"\n", printable(c.text(prompt)).c_str(),
-              printable(c.text(greedy)).c_str(), printable(c.text(top1_b)).c_str(), printable(c.text(top5)).c_str());
+  std::printf("\nprompt   \"%s\"\ngreedy   \"%s\"\ntop-k 1  \"%s\"\ntop-k 5  \"%s\"\n",
+              printable(c.text(prompt)).c_str(), printable(c.text(greedy)).c_str(), printable(c.text(top1_b)).c_str(),
+              printable(c.text(top5)).c_str());
 
   std::printf("\n");
   ok &= claim("block_formula_max_abs_diff", st.formula_diff, "<= 1e-5", st.formula_diff <= 1e-5);

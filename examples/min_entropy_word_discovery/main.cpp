@@ -51,7 +51,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -473,18 +472,7 @@ int main(int argc, char** argv) try {
   kx::set_num_threads(1);
   kexue_examples::example_options options;
   std::string corpus_path;
-  std::vector<char*> rest{argv[0]};
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--corpus") == 0 && i + 1 < argc) {
-      corpus_path = argv[++i];
-    } else {
-      rest.push_back(argv[i]);
-    }
-  }
-  if (!kexue_examples::parse_options(static_cast<int>(rest.size()), rest.data(), options)) {
-    std::fprintf(stderr, "       (also: --corpus FILE, a UTF-8 text)\n");
-    return 2;
-  }
+  if (!kexue_examples::parse_options(argc, argv, options, {{"--corpus", &corpus_path, "FILE (UTF-8 text)"}})) return 2;
   const bool synthetic = corpus_path.empty();
   kx::generator gen(options.seed);
   std::vector<text> words;
