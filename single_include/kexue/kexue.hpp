@@ -5912,9 +5912,9 @@ void conv1d_wino_rows_apply(const float* src, index_t in_rows, index_t length, i
                        groups * o_panels * panels * 6);
       // V_k [in rows, tiles] in nr-wide panels: v[k·k_v + (panel·in_rows + c)·nr + tile % nr].
       for (index_t c = 0; c < in_rows; ++c) {
-        const float* __restrict from = src + (b * in_rows + c) * length - offset;
+        const float* __restrict from = src + (b * in_rows + c) * length;
         for (index_t p = 0; p < lo; ++p) row[p] = 0.0f;
-        for (index_t p = lo; p < hi; ++p) row[p] = from[p];  // a plain loop: memmove's rep movsb stalls the loads
+        for (index_t p = lo; p < hi; ++p) row[p] = from[p - offset];  // a plain loop: memmove's rep movsb stalls loads
         for (index_t p = hi; p < row_length; ++p) row[p] = 0.0f;
         __m512 raw[S], prev[S], next[S];
         for (int s = 0; s < S; ++s) raw[s] = _mm512_loadu_ps(row + 16 * s);
