@@ -254,20 +254,18 @@ struct tiny_bert : kx::nn::module<float> {
 /// A fine-tuning model: a copy of the encoder plus the task heads.
 struct finetune_model : kx::nn::module<float> {
   std::shared_ptr<tiny_bert> encoder;
-  std::shared_ptr<kx::nn::linear<float>> cls_head;                    // [CLS] → 1 logit
+  std::shared_ptr<kx::nn::linear<float>> cls_head;               // [CLS] → 1 logit
   std::shared_ptr<kx::nn::pointer_head<float>> pointer, tagger;  // softmax (no bias) and tagging
 
   finetune_model(const bert_config& c, const tiny_bert* pretrained, kx::generator& gen) {
     encoder = register_module("encoder", std::make_shared<tiny_bert>(c, gen));
     if (pretrained) encoder->load_state_dict(pretrained->state_dict());
     cls_head = register_module("cls_head", std::make_shared<kx::nn::linear<float>>(c.width, 1, gen));
-    pointer = register_module("pointer", std::make_shared<kx::nn::pointer_head<float>>(
-                                             kx::nn::pointer_head_options(c.width)
-                                                 .mode(kx::nn::pointer_mode::softmax)
-                                                 .bias(false),
-                                             gen));
-    tagger = register_module("tagger", std::make_shared<kx::nn::pointer_head<float>>(
-                                           kx::nn::pointer_head_options(c.width), gen));
+    pointer = register_module(
+        "pointer", std::make_shared<kx::nn::pointer_head<float>>(
+                       kx::nn::pointer_head_options(c.width).mode(kx::nn::pointer_mode::softmax).bias(false), gen));
+    tagger = register_module("tagger",
+                             std::make_shared<kx::nn::pointer_head<float>>(kx::nn::pointer_head_options(c.width), gen));
   }
   /// [CLS] logit [B].
   tensor cls_logit(const tensor& h) const {
@@ -398,9 +396,9 @@ head_scores train_heads(finetune_model& m, const language& lang, int steps, std:
     const mask_t keep = kx::unsqueeze(b.real, -1);
     const tensor cls_loss = kx::loss::binary_cross_entropy_with_logits(m.cls_logit(h), b.label);
     const tensor ptr_loss = kx::loss::cross_entropy(kx::reshape(p.start_logits, {n, t}), b.start) +
-                        kx::loss::cross_entropy(kx::reshape(p.end_logits, {n, t}), b.end) +
-                        kx::loss::binary_cross_entropy_with_logits(g.start_logits, b.start_tags, {}, keep) +
-                        kx::loss::binary_cross_entropy_with_logits(g.end_logits, b.end_tags, {}, keep);
+                            kx::loss::cross_entropy(kx::reshape(p.end_logits, {n, t}), b.end) +
+                            kx::loss::binary_cross_entropy_with_logits(g.start_logits, b.start_tags, {}, keep) +
+                            kx::loss::binary_cross_entropy_with_logits(g.end_logits, b.end_tags, {}, keep);
     const tensor loss = classify ? cls_loss : ptr_loss;
     opt.zero_grad();
     loss.backward();
@@ -435,9 +433,10 @@ head_scores train_heads(finetune_model& m, const language& lang, int steps, std:
         // slice the original string through the 1:1 alignment (character = token − 1)
         const auto a = static_cast<std::size_t>(spans[0].start - 1), z = static_cast<std::size_t>(spans[0].end);
         std::string ids_decoded;
-        for (kx::index_t k = spans[0].start; k <= spans[0].end; ++k) ids_decoded += id_text(e.tokens[static_cast<std::size_t>(k)]);
-        s.shown.push_back("  \"" + e.input + "\" → \"" + e.input.substr(a, z - a) + "\" (ids decode to \"" + ids_decoded +
-                          "\", gold \"" + e.answer + "\")");
+        for (kx::index_t k = spans[0].start; k <= spans[0].end; ++k)
+          ids_decoded += id_text(e.tokens[static_cast<std::size_t>(k)]);
+        s.shown.push_back("  \"" + e.input + "\" → \"" + e.input.substr(a, z - a) + "\" (ids decode to \"" +
+                          ids_decoded + "\", gold \"" + e.answer + "\")");
       }
     }
   }
@@ -461,7 +460,8 @@ int alignment_mismatches(const language& lang, int n, kx::generator& gen) {
       const std::string expect = (ch == '#' || ch == '@') ? "[UNK]" : std::string(1, ch);
       bad += id_text(e.tokens[i + 1]) != expect;
     }
-    bad += e.input.substr(static_cast<std::size_t>(e.start - 1), static_cast<std::size_t>(e.end - e.start + 1)) != e.answer;
+    bad += e.input.substr(static_cast<std::size_t>(e.start - 1), static_cast<std::size_t>(e.end - e.start + 1)) !=
+           e.answer;
   }
   return bad;
 }
@@ -483,7 +483,8 @@ padding_result check_padding(const finetune_model& m, const language& lang, std:
     double sum = 0;
     for (kx::index_t j = 0; j < padded.tokens.size(1); ++j) {
       if (padded.real(i, j)) {
-        r.max_diff = std::max(r.max_diff, std::fabs(double(p1.start_logits(i, j, 0)) - double(p2.start_logits(i, j, 0))));
+        r.max_diff =
+            std::max(r.max_diff, std::fabs(double(p1.start_logits(i, j, 0)) - double(p2.start_logits(i, j, 0))));
         r.max_diff = std::max(r.max_diff, std::fabs(double(p1.end_logits(i, j, 0)) - double(p2.end_logits(i, j, 0))));
       } else {
         r.masked_probability = std::max(r.masked_probability, double(p2.start(i, j, 0)) + double(p2.end(i, j, 0)));
@@ -532,17 +533,20 @@ int main(int argc, char** argv) try {
               ptr_steps, hs.exact_match, hs.tagging_f1);
   for (const auto& line : hs.shown) std::printf("%s\n", line.c_str());
   const padding_result pr = check_padding(ptr_model, lang, seed);
-  std::printf("padding (+9 [PAD], key_padding_mask): max |Δ logit| %.2e; pointer probability on padding %.3g, "
-              "|Σp − 1| %.2e\n",
-              pr.max_diff, pr.masked_probability, pr.sum_error);
+  std::printf(
+      "padding (+9 [PAD], key_padding_mask): max |Δ logit| %.2e; pointer probability on padding %.3g, "
+      "|Σp − 1| %.2e\n",
+      pr.max_diff, pr.masked_probability, pr.sum_error);
 
   if (options.full) {
     kx::generator scratch_init(seed + 4);
     finetune_model cls_scratch(config, nullptr, scratch_init), ptr_scratch(config, nullptr, scratch_init);
     const head_scores c0 = train_heads(cls_scratch, lang, cls_steps, seed, true, lr);
     const head_scores h0 = train_heads(ptr_scratch, lang, ptr_steps, seed, false, lr);
-    std::printf("note: the same fine-tuning from a random encoder (no MLM): [CLS] %.3f, exact match %.3f, tagging "
-                "F1 %.3f\n", c0.cls_accuracy, h0.exact_match, h0.tagging_f1);
+    std::printf(
+        "note: the same fine-tuning from a random encoder (no MLM): [CLS] %.3f, exact match %.3f, tagging "
+        "F1 %.3f\n",
+        c0.cls_accuracy, h0.exact_match, h0.tagging_f1);
   }
 
   std::printf("\n");
@@ -552,8 +556,10 @@ int main(int argc, char** argv) try {
   ok &= claim("pointer_sum_minus_one", pr.sum_error, "<= 1e-5", pr.sum_error <= 1e-5);
   ok &= claim("cls_accuracy", cs.cls_accuracy, ">= 0.9", cs.cls_accuracy >= 0.9);
   // Half the sentences have two names: a pointer that finds names but ignores the query scores ≈ 0.75.
-  std::printf("note: softmax pointer exact match %.3f after %d steps, not claimed (finding a name and ignoring the "
-              "query would score about 0.75)\n", hs.exact_match, ptr_steps);
+  std::printf(
+      "note: softmax pointer exact match %.3f after %d steps, not claimed (finding a name and ignoring the "
+      "query would score about 0.75)\n",
+      hs.exact_match, ptr_steps);
   if (options.full) {
     ok &= claim("tagging_f1", hs.tagging_f1, ">= 0.9", hs.tagging_f1 >= 0.9);
   } else {

@@ -67,7 +67,8 @@ std::string text(const tokens_t& t) {
   static const char* const specials[] = {"",   "[CLS]", "[SEP]", "[MASK]", "是", "什么", "，", "。", "甲",
                                          "乙", "丙",    "丁",    "戊",     "己", "庚",   "辛", "壬", "癸"};
   std::string out;
-  for (auto id : t) out += id < first_letter ? specials[id] : std::string(1, static_cast<char>('a' + id - first_letter));
+  for (auto id : t)
+    out += id < first_letter ? specials[id] : std::string(1, static_cast<char>('a' + id - first_letter));
   return out;
 }
 
@@ -289,7 +290,8 @@ std::pair<double, double> check_slot_loss(kx::generator& gen) {
   for (kx::index_t i = 0; i < b; ++i)
     for (kx::index_t j = 0; j < answer_slots; ++j) {
       if (targets(i, j) == pad_id) {
-        for (kx::index_t v = 0; v < vocab; ++v) pad_grad = std::max(pad_grad, double(std::fabs(logits.grad()(i, j, v))));
+        for (kx::index_t v = 0; v < vocab; ++v)
+          pad_grad = std::max(pad_grad, double(std::fabs(logits.grad()(i, j, v))));
         continue;
       }
       double m = -1e300, z = 0;
@@ -314,10 +316,11 @@ int main(int argc, char** argv) try {
   std::vector<test_question> test;
   for (int i = 0; i < 300; ++i) test.push_back(make_test_question(gen));
   const example shown = make_training_example(gen);
-  std::printf("mlm_reading_comprehension: tiny BERT (2 blocks, width 32) + tied MLM head, l_max = %lld, %d Adam "
-              "steps of 32 fresh examples, 300 test questions x 3 passages, seed %llu\n  input: %s  target: %s\n",
-              static_cast<long long>(answer_slots), steps, static_cast<unsigned long long>(options.seed),
-              text(mlm_input(shown.question, shown.passage)).c_str(), text(slot_targets(shown.answer)).c_str());
+  std::printf(
+      "mlm_reading_comprehension: tiny BERT (2 blocks, width 32) + tied MLM head, l_max = %lld, %d Adam "
+      "steps of 32 fresh examples, 300 test questions x 3 passages, seed %llu\n  input: %s  target: %s\n",
+      static_cast<long long>(answer_slots), steps, static_cast<unsigned long long>(options.seed),
+      text(mlm_input(shown.question, shown.passage)).c_str(), text(slot_targets(shown.answer)).c_str());
 
   // 1. Exact checks: the masked loss, and the tied table.
   const auto [ce_diff, pad_grad] = check_slot_loss(gen);
@@ -363,8 +366,10 @@ int main(int argc, char** argv) try {
   pass &= claim("tied_table_listed_once", listed, "== 1", listed == 1);
   const double gain = constrained.voted - free.voted;
   pass &= claim("voted_em_constrained_minus_free", gain, ">= 0", gain >= 0);
-  std::printf("note: voted exact match %.3f (the article's ~0.73 accuracy, with pre-trained BERT, is not reproduced "
-              "by this tiny model trained from scratch)\n", constrained.voted);
+  std::printf(
+      "note: voted exact match %.3f (the article's ~0.73 accuracy, with pre-trained BERT, is not reproduced "
+      "by this tiny model trained from scratch)\n",
+      constrained.voted);
   return pass ? 0 : 1;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "error: %s\n", e.what());

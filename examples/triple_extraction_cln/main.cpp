@@ -70,8 +70,8 @@ namespace {
 // ~~~ Vocabulary and sentences ~~~
 
 constexpr kx::index_t pad_id = 0, cls_id = 1, sep_id = 2, de_id = 3, shi_id = 4, comma_id = 5, stop_id = 6;
-constexpr kx::index_t first_predicate = 7, predicates = 6, first_letter = first_predicate + predicates,
-                      letters = 20, vocab = first_letter + letters, max_length = 48;
+constexpr kx::index_t first_predicate = 7, predicates = 6, first_letter = first_predicate + predicates, letters = 20,
+                      vocab = first_letter + letters, max_length = 48;
 const char* const predicate_words[predicates] = {"作者", "首都", "颜色", "生日", "导演", "面积"};
 
 std::string token_text(kx::index_t id) {
@@ -194,9 +194,8 @@ struct triple_model : kx::nn::module<float> {
     const kx::index_t w = config.width;
     subject_head = register_module("subject_head",
                                    std::make_shared<kx::nn::pointer_head<float>>(kx::nn::pointer_head_options(w), gen));
-    object_head = register_module(
-        "object_head",
-        std::make_shared<kx::nn::pointer_head<float>>(kx::nn::pointer_head_options(w).pairs(predicates), gen));
+    object_head = register_module("object_head", std::make_shared<kx::nn::pointer_head<float>>(
+                                                     kx::nn::pointer_head_options(w).pairs(predicates), gen));
     if (mode == conditioning::cln)
       cln = register_module("cln", std::make_shared<kx::nn::conditional_layer_norm<float>>(
                                        kx::nn::conditional_layer_norm_options(w, 2 * w).eps(1e-12), gen));
@@ -211,7 +210,8 @@ struct triple_model : kx::nn::module<float> {
       return object_head->forward(cln->forward(r, c), keep);
     }
     const tensor h = kx::index_select(enc.hidden, 0, row);
-    const tensor v = kx::mul_scalar(kx::add(kx::nn::gather_positions(h, start), kx::nn::gather_positions(h, end)), 0.5f);
+    const tensor v =
+        kx::mul_scalar(kx::add(kx::nn::gather_positions(h, start), kx::nn::gather_positions(h, end)), 0.5f);
     return object_head->forward(kx::add(h, kx::unsqueeze(v, 1)), keep);
   }
 };
@@ -227,18 +227,18 @@ tensor masked_token_mean(const tensor& per_token, const tensor& keep) {
 tensor pointer_loss(const kx::nn::pointer_output<float>& out, const tensor& start, const tensor& end, double n) {
   namespace L = kx::loss;
   const auto o = L::power_bce_options().n(n).reduction(L::reduction::none);
-  const tensor l = kx::add(L::power_bce_with_logits(out.start_logits, start, o),
-                           L::power_bce_with_logits(out.end_logits, end, o));
+  const tensor l =
+      kx::add(L::power_bce_with_logits(out.start_logits, start, o), L::power_bce_with_logits(out.end_logits, end, o));
   return kx::mul_scalar(kx::sum(l, {2}), 0.5f);
 }
 
 struct train_batch {
   itensor tokens;
   kx::tensor<bool> padding;
-  tensor keep;                            // [B, T] 1 = real token
-  tensor subject_start, subject_end;      // [B, T, 1]
-  itensor cond_start, cond_end, rows;     // [B]: the sampled conditioning span
-  tensor object_start, object_end;        // [B, T, P]
+  tensor keep;                         // [B, T] 1 = real token
+  tensor subject_start, subject_end;   // [B, T, 1]
+  itensor cond_start, cond_end, rows;  // [B]: the sampled conditioning span
+  tensor object_start, object_end;     // [B, T, P]
 };
 
 train_batch make_batch(kx::index_t size, kx::generator& gen) {
@@ -347,7 +347,6 @@ double triple_f1(const triple_model& model, const std::vector<sentence>& test) {
   return predicted + gold > 0 ? 2 * tp / (predicted + gold) : 0;
 }
 
-
 /// Trains one variant (same initialisation seed and batch stream for every variant).
 /// Returns the test F1 at each checkpoint (the last one is the final step).
 std::vector<double> train(conditioning mode, double subject_n, double object_n, const std::vector<int>& checkpoints,
@@ -381,8 +380,8 @@ std::vector<double> train(conditioning mode, double subject_n, double object_n, 
     const auto found = extract(model, {test[0]});
     std::printf("  test sentence: %s\n", render(test[0]).c_str());
     for (const auto& tr : found[0])
-      std::printf("    (%s, %s, %s)\n", span_text(test[0], tr.s_start, tr.s_end).c_str(),
-                  predicate_words[tr.predicate], span_text(test[0], tr.o_start, tr.o_end).c_str());
+      std::printf("    (%s, %s, %s)\n", span_text(test[0], tr.s_start, tr.s_end).c_str(), predicate_words[tr.predicate],
+                  span_text(test[0], tr.o_start, tr.o_end).c_str());
   }
   return f1;
 }
@@ -431,8 +430,8 @@ double check_power_bce(kx::generator& gen) {
   const kx::index_t m = 200;
   const tensor x = kx::rand<float>({m}, gen, -8.0f, 8.0f);
   const tensor t = kx::bernoulli<float>({m}, 0.3, gen);
-  const tensor l = kx::loss::power_bce_with_logits(
-      x, t, kx::loss::power_bce_options().n(4).reduction(kx::loss::reduction::none));
+  const tensor l =
+      kx::loss::power_bce_with_logits(x, t, kx::loss::power_bce_options().n(4).reduction(kx::loss::reduction::none));
   double worst = 0;
   for (kx::index_t i = 0; i < m; ++i) {
     const double s = 1 / (1 + std::exp(-double(x(i)))), n = 4;
@@ -454,9 +453,10 @@ int main(int argc, char** argv) try {
   kx::generator gen(options.seed + 7161);
   std::vector<sentence> test;
   for (int i = 0; i < 400; ++i) test.push_back(make_sentence(gen));
-  std::printf("triple_extraction_cln: tiny BERT (2 blocks, width 32), %d Adam steps of 32 fresh sentences, "
-              "400 test sentences, seed %llu\n  example: %s\n",
-              steps, static_cast<unsigned long long>(options.seed), render(test[1]).c_str());
+  std::printf(
+      "triple_extraction_cln: tiny BERT (2 blocks, width 32), %d Adam steps of 32 fresh sentences, "
+      "400 test sentences, seed %llu\n  example: %s\n",
+      steps, static_cast<unsigned long long>(options.seed), render(test[1]).c_str());
 
   // 1. Exact maths: conditional LN and the pⁿ loss.
   const auto [cln_init, cln_formula] = check_cln(gen);
